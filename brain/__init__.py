@@ -1,0 +1,1 @@
+"""The trading brain: durable bus, role agents, model router, journal, brokers."""

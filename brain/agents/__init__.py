@@ -1,0 +1,1 @@
+"""The role agents. Each is a bus consumer; none calls another."""

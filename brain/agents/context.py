@@ -1,0 +1,34 @@
+"""What every agent is handed: the database, the router, the skills, the broker."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from brain.agents.topics import ModelCall
+from brain.broker.paper import PaperBroker
+from brain.config import Settings
+from brain.router.answers import ModelAnswer, ModelFailure
+from brain.router.router import Router
+from brain.skills.registry import SkillRegistry
+
+
+@dataclass
+class AgentContext:
+    pool: asyncpg.Pool
+    router: Router
+    skills: SkillRegistry
+    broker: PaperBroker
+    settings: Settings
+    context_dir: Path
+
+    async def ask(self, agent: str, skill_name: str, inputs: dict[str, Any],
+                  correlation_id: str | None) -> ModelAnswer | ModelFailure:
+        return await self.router.call(agent, self.skills.get(skill_name), inputs, correlation_id)
+
+
+def call_info(answer: ModelAnswer) -> ModelCall:
+    return ModelCall(route=answer.route, model=answer.model, skill=answer.skill, skill_hash=answer.skill_hash,
+                     cost_usd=answer.cost_usd, latency_ms=round(answer.latency_ms, 3))

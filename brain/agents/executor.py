@@ -1,0 +1,101 @@
+"""The executor: the single gateway every order passes. It places an order only with three
+approvals for the same proposal, no halt forbidding it and a watchdog that is alive; the
+client order id derives from the proposal, so a redelivered message never places twice."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+from brain.agents.context import AgentContext
+from brain.agents.topics import CycleOutcome, OrderPlaced, TradeProposal, TradeSignature
+from brain.broker.base import BracketOrder
+from brain.bus import Bus, Delivery, HandlerResult, Outgoing
+from brain.sql import queries_beside
+
+log = logging.getLogger("brain.executor")
+Q = queries_beside(__file__, "executor.sql")
+SIGNERS = {"risk_gate", "fact_checker", "double_checker"}
+
+
+def client_order_id(proposal_id: str) -> str:
+    return "b-" + hashlib.sha256(proposal_id.encode()).hexdigest()[:24]
+
+
+def _outcome(p: TradeProposal, outcome: str, by: str, detail: str, corr: str | None, cause: int) -> Outgoing:
+    return Outgoing("cycle.outcome", CycleOutcome(symbol=p.symbol, bar_time=p.bar_time, outcome=outcome, by=by,
+                                                  detail=detail), "executor", corr, cause)
+
+
+async def permission(conn, stale_s: float, require_watchdog: bool) -> str | None:
+    """Why new entries are refused right now, or None."""
+    halts = await conn.fetch(Q["blocking_halts"])
+    if halts:
+        h = halts[0]
+        return f"halt {h['id']} at L{h['level']} ({h['invariant']}) is active"
+    if require_watchdog:
+        age = await conn.fetchval(Q["watchdog_age"])
+        if age is None:
+            return "no watchdog has ever checked in"
+        if age > stale_s:
+            return f"the watchdog has been silent for {float(age):.1f}s"
+    return None
+
+
+def make_handler(ctx: AgentContext, require_watchdog: bool = True):
+    async def handle(d: Delivery) -> HandlerResult | None:
+        sig: TradeSignature = d.payload
+        rows = await ctx.pool.fetch(Q["signatures"], sig.proposal_message_id)
+        sigs = {}
+        for r in rows:
+            s = TradeSignature.model_validate_json(r["payload"])
+            sigs.setdefault(s.signer, (r["id"], s))
+        # Decide once: when all three signers are in, on the newest signature's delivery.
+        if set(sigs) != SIGNERS or d.message_id != max(mid for mid, _ in sigs.values()):
+            return None
+        proposal = TradeProposal.model_validate_json(await ctx.pool.fetchval(Q["proposal"], sig.proposal_message_id))
+        corr = d.correlation_id
+        vetoes = [(name, s) for name, (_, s) in sigs.items() if s.verdict == "veto"]
+        if vetoes:
+            who = ", ".join(sorted(name for name, _ in vetoes))
+            why = "; ".join(f"{name}: {' / '.join(s.reasons)}" for name, s in sorted(vetoes, key=lambda v: v[0]))
+            return HandlerResult([_outcome(proposal, "veto", who, why, corr, d.message_id)])
+        qty = sigs["risk_gate"][1].qty
+        order = BracketOrder(client_order_id(proposal.proposal_id), proposal.symbol, proposal.side, qty or 0.0,
+                             proposal.stop, proposal.take_profit, corr or "", proposal.proposal_id, proposal.bar_time)
+
+        async def place(conn) -> list[Outgoing]:
+            if await conn.fetchval(Q["cycle_ended"], corr):
+                return []  # expired (or otherwise ended) while the signatures were coming in
+            refused = await permission(conn, ctx.settings.heartbeat_stale_s, require_watchdog)
+            if refused:
+                return [_outcome(proposal, "halted", "executor", f"no new entries: {refused}", corr, d.message_id)]
+            if not qty or qty < 1:
+                return [_outcome(proposal, "error", "executor", "risk gate approved without a size", corr, d.message_id)]
+            result = await ctx.broker.place_bracket(conn, order)
+            if result.status == "duplicate":
+                return []
+            if result.status == "rejected":
+                outcome = "halted" if "halt" in result.detail else "error"
+                return [_outcome(proposal, outcome, "broker", result.detail, corr, d.message_id)]
+            return [Outgoing("order.placed", OrderPlaced(proposal_id=proposal.proposal_id,
+                                                         client_order_id=order.client_order_id,
+                                                         symbol=order.symbol, side=order.side, qty=order.qty,
+                                                         stop=order.stop, take_profit=order.take_profit,
+                                                         status=result.status), "executor", corr, d.message_id)]
+
+        return HandlerResult(in_tx=place, durable=True)
+
+    return handle
+
+
+async def expire_stale_proposals(bus: Bus, timeout_s: float) -> None:
+    """A proposal that did not collect its three signatures in time ends as expired."""
+    while True:
+        await asyncio.sleep(min(5.0, timeout_s / 2))
+        for r in await bus.pool.fetch(Q["stale_proposals"], timeout_s):
+            p = TradeProposal.model_validate_json(r["payload"])
+            await bus.publish("cycle.outcome", CycleOutcome(
+                symbol=p.symbol, bar_time=p.bar_time, outcome="expired", by="executor",
+                detail=f"fewer than three signatures within {timeout_s:.0f}s"),
+                from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"])

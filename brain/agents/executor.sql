@@ -1,0 +1,25 @@
+-- name: signatures
+-- Every signature of one proposal, with its message id (the newest one decides).
+SELECT id, payload::text AS payload FROM agent_messages
+ WHERE topic = 'trade.signature' AND causation_id = $1 ORDER BY id
+
+-- name: proposal
+SELECT payload::text FROM agent_messages WHERE id = $1 AND topic = 'trade.proposal'
+
+-- name: blocking_halts
+SELECT id, level, invariant FROM halts WHERE resumed_at IS NULL AND level >= 2 ORDER BY level DESC, id
+
+-- name: watchdog_age
+SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state WHERE key = 'heartbeat:watchdog'
+
+-- name: stale_proposals
+-- Proposals that did not collect three signatures in time and have no outcome yet.
+SELECT p.id, p.correlation_id, p.payload::text AS payload FROM agent_messages p
+ WHERE p.topic = 'trade.proposal' AND p.created_at < clock_timestamp() - make_interval(secs => $1)
+   AND p.created_at > clock_timestamp() - interval '1 day'
+   AND NOT EXISTS (SELECT 1 FROM agent_messages o WHERE o.topic IN ('cycle.outcome', 'order.placed')
+                                                    AND o.correlation_id = p.correlation_id)
+ LIMIT 100
+
+-- name: cycle_ended
+SELECT EXISTS (SELECT 1 FROM agent_messages WHERE topic = 'cycle.outcome' AND correlation_id = $1)

@@ -1,0 +1,73 @@
+"""Strategist: regime.assessment -> trade.proposal or trade.skip. Prices come from code
+(entry at the close, stop 2 ATR away, take-profit 3 ATR away); the model judges quality."""
+from __future__ import annotations
+
+from brain.agents import reads
+from brain.agents.context import AgentContext, call_info
+from brain.agents.topics import CycleOutcome, TradeProposal, TradeSkip
+from brain.bus import Delivery, Outgoing
+from brain.router.answers import ModelFailure
+
+STOP_ATR = 2.0
+TARGET_ATR = 3.0
+
+
+def bracket(side: str, close: float, atr: float) -> tuple[float, float]:
+    if side == "buy":
+        return round(close - STOP_ATR * atr, 4), round(close + TARGET_ATR * atr, 4)
+    return round(close + STOP_ATR * atr, 4), round(close - TARGET_ATR * atr, 4)
+
+
+def stance_against(side: str | None, stance: str) -> bool:
+    return stance == "risk_off"
+
+
+def make_handler(ctx: AgentContext):
+    async def handle(d: Delivery) -> list[Outgoing]:
+        a = d.payload
+        state = await reads.market_state(ctx.pool, a.state_message_id)
+        corr = d.correlation_id
+        side = state.signalled_side
+        held = await reads.holding(ctx.pool, ctx.broker.account, state.symbol)
+        atr = state.indicators["atr"]
+
+        def skip(reason: str, call=None) -> list[Outgoing]:
+            numbers = {"close": state.close, "composite": state.composite, "atr": atr}
+            return [Outgoing("trade.skip", TradeSkip(symbol=state.symbol, bar_time=state.bar_time, by="strategist",
+                                                     reason=reason, numbers=numbers, call=call),
+                             "strategist", corr, d.message_id),
+                    Outgoing("cycle.outcome", CycleOutcome(symbol=state.symbol, bar_time=state.bar_time,
+                                                           outcome="skip", by="strategist", detail=reason),
+                             "strategist", corr, d.message_id)]
+
+        # The rules a model may not override are checked before spending a call.
+        if held:
+            return skip(f"already holding {state.symbol}")
+        if side is None:
+            return skip(f"signals do not align on a side (composite {state.composite:+.2f})")
+        if stance_against(side, a.stance):
+            return skip(f"regime stance {a.stance} is against a {side}")
+        stop, target = bracket(side, state.close, atr)
+        inputs = {"symbol": state.symbol, "bar_time": state.bar_time.isoformat(), "close": state.close,
+                  "signalled_side": side, "composite": state.composite, "computed_regime": state.computed_regime,
+                  "indicators": state.indicators, "regime": a.regime, "stance": a.stance,
+                  "regime_confidence": a.confidence, "entry": state.close, "stop": stop, "take_profit": target,
+                  "reward_risk": TARGET_ATR / STOP_ATR, "holding": held}
+        answer = await ctx.ask("strategist", "strategist", inputs, corr)
+        if isinstance(answer, ModelFailure):
+            return skip(f"model failure, failing closed: {answer.reason}")
+        data = answer.data
+        if data["action"] == "skip":
+            return skip(data["skip_reason"] or data["rationale"], call_info(answer))
+        if data["side"] != side:
+            return skip(f"model proposed {data['side']} but the signals allow only {side}", call_info(answer))
+        numbers = {"close": state.close, "atr": atr, "entry": state.close, "stop": stop, "take_profit": target,
+                   "composite": state.composite, **{k: state.indicators[k] for k in ("rsi", "adx", "macd_hist")}}
+        proposal = TradeProposal(
+            proposal_id=f"{corr}:v1", symbol=state.symbol, bar_time=state.bar_time, state_message_id=a.state_message_id,
+            side=side, entry=state.close, stop=stop, take_profit=target, confidence=data["confidence"],
+            edge=min(data["edge"], TARGET_ATR / STOP_ATR), size_factor=data["size_factor"], regime=a.regime,
+            stance=a.stance, rationale=data["rationale"], numbers=numbers, call=call_info(answer))
+        return [Outgoing("trade.proposal", proposal, "strategist", corr, d.message_id)]
+
+    return handle

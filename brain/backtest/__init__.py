@@ -1,0 +1,1 @@
+"""Backtests: the same agents and bus over history, in a scratch database."""

@@ -1,0 +1,170 @@
+"""`brain bench bus`: the bus end to end against the raw ceiling of the same server.
+
+- ceiling: one single-row INSERT per commit from one client (the durable-commit limit);
+- end to end: one producer publishing one message per commit while a consumer wakes,
+  claims, handles and acks each message with one output message; the rate is messages
+  over the time from the first publish to the last ack;
+- latency: publish-to-handler at a fixed 500 msg/s;
+- batched: 100 messages per publishing transaction.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import asyncpg
+
+from brain.bus import Bus, Outgoing
+from brain.config import Settings
+from brain.db.urls import psycopg_conninfo, with_user
+from brain.messages import Payload, topic
+
+
+@topic("bench.ping")
+class BenchPing(Payload):
+    n: int
+    sent_at: float
+    body: str
+
+
+@topic("bench.pong")
+class BenchPong(Payload):
+    n: int
+
+
+BODY = "x" * 200  # a payload about the size of a small market.state message
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+async def _ceiling(url: str, n: int) -> float:
+    conn = await asyncpg.connect(url)
+    try:
+        # A logged table with a primary key: an unlogged or temp table would skip the WAL
+        # flush that bounds every durable commit, and overstate the ceiling.
+        await conn.execute("CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial PRIMARY KEY, payload jsonb)")
+        payload = json.dumps({"n": 0, "sent_at": 0.0, "body": BODY})
+        stmt = await conn.prepare("INSERT INTO bench_ceiling (payload) VALUES ($1::jsonb)")
+        for _ in range(50):  # warm up
+            await stmt.fetch(payload)
+        start = time.perf_counter()
+        for _ in range(n):
+            await stmt.fetch(payload)
+        return n / (time.perf_counter() - start)
+    finally:
+        await conn.close()
+
+
+class _Sink:
+    """The benchmark consumer: records when each message reached the handler."""
+
+    def __init__(self) -> None:
+        self.latencies_ms: list[float] = []
+        self.handled = 0
+
+    async def handle(self, d):
+        if d.payload.n < 0:  # the producer's warm-up message
+            return None
+        self.latencies_ms.append((time.monotonic() - d.payload.sent_at) * 1000)
+        self.handled += 1
+        return [d.reply("bench.pong", BenchPong(n=d.payload.n), from_agent="bench")]
+
+
+async def _wait_acked(pool: asyncpg.Pool, timeout: float = 120.0) -> None:
+    """Until the bench consumer has nothing pending or in flight (read through the partial
+    indexes, every 2 ms, so watching costs the server next to nothing)."""
+    deadline = time.monotonic() + timeout
+    while await pool.fetchval("""SELECT count(*) FROM agent_deliveries
+                                 WHERE consumer = 'bench' AND state IN ('pending', 'working')"""):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the bus did not settle within {timeout}s")
+        await asyncio.sleep(0.002)
+
+
+async def _through_the_bus(url: str, settings: Settings, count: int, rate: float) -> tuple[float, _Sink]:
+    """Run the consumer here and a producer process; return messages/s from the first
+    publish to the last ack, and the sink with its latencies."""
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    bus = Bus(pool, settings=settings, listen_url=url)
+    sink = _Sink()
+    bus.consumer("bench", ["bench.ping"], sink.handle)
+    await bus.start()
+    producer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "brain.bench.bus_producer", url, str(count), str(rate),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        await asyncio.wait_for(bus.listener.connected.wait(), 10)
+        if (await producer.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the benchmark producer did not start")
+        await _wait_acked(pool)  # the warm-up message
+        producer.stdin.write(b"go\n")
+        await producer.stdin.drain()
+        report = json.loads(await producer.stdout.readline())
+        while sink.handled < count:
+            await asyncio.sleep(0.002)
+        await _wait_acked(pool)
+        return count / (time.monotonic() - report["start"]), sink
+    finally:
+        if producer.returncode is None:
+            producer.kill()
+        await producer.wait()
+        await bus.stop()
+        await pool.close()
+
+
+async def _batched(url: str, settings: Settings, batches: int, size: int) -> float:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    try:
+        bus = Bus(pool, settings=settings, listen_url=url)
+        async with pool.acquire() as conn:
+            start = time.perf_counter()
+            for b in range(batches):
+                out = [Outgoing("bench.ping", BenchPing(n=b * size + i, sent_at=0.0, body=BODY), "bench")
+                       for i in range(size)]
+                async with conn.transaction():
+                    await bus.publish_many(out, conn=conn)
+            return batches * size / (time.perf_counter() - start)
+    finally:
+        await pool.close()
+
+
+async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, rounds: int = 3,
+                        progress: Callable[[str], None] = lambda _m: None) -> dict:
+    url = psycopg_conninfo(with_user(admin_db_url, "brain_app"))
+    admin = psycopg_conninfo(admin_db_url)
+    quick = settings.model_copy(update={"bus_poll_interval_s": 1.0})
+    # Commit speed on a shared disk drifts by tens of percent within a minute, so the
+    # ceiling and the bus are measured in alternating rounds and compared by their medians.
+    ceilings, e2es = [], []
+    for r in range(1, rounds + 1):
+        progress(f"round {r}/{rounds}: raw ceiling, {n} single-row commits")
+        ceilings.append(await _ceiling(admin, n))
+        progress(f"round {r}/{rounds}: end to end, {n} messages (publish, wake, claim, handle, ack + one output)")
+        e2es.append((await _through_the_bus(url, quick, n, rate=0))[0])
+    ceiling, e2e = statistics.median(ceilings), statistics.median(e2es)
+    progress("latency: publish-to-handler at 500 msg/s for 4 s")
+    _, sink = await _through_the_bus(url, quick, 2000, rate=500)
+    warm = sink.latencies_ms[200:]  # the first tenth warms caches and connections
+    p50, p99 = statistics.median(warm), _percentile(warm, 0.99)
+    progress("batched publish: 100 messages per transaction")
+    batched = await _batched(url, quick, batches=max(20, n // 100), size=100)
+    return {
+        "msgs_per_s": round(e2e, 1),
+        "ceiling_per_s": round(ceiling, 1),
+        "ratio": round(e2e / ceiling, 3),
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "batched_per_s": round(batched, 1),
+        "batched_vs_ceiling": round(batched / ceiling, 2),
+        "messages": n,
+        "rounds": rounds,
+        "ceiling_rounds": [round(c, 1) for c in ceilings],
+        "msgs_per_s_rounds": [round(e, 1) for e in e2es],
+    }

@@ -1,0 +1,87 @@
+"""`brain bench watchdog`: time from an injected drawdown breach to the halt being in force
+(an opening order is refused) and to every position being flat (L4), over many injections,
+against a real watchdog process."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import psycopg
+
+from brain.config import Settings
+from brain.db.urls import psycopg_conninfo, with_user
+
+TRY_ORDER = """INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty)
+VALUES (%s, 'AAPL', 'buy', 'open', 'market', 1)"""
+
+
+def _connect(url: str, role: str | None = None) -> psycopg.Connection:
+    return psycopg.connect(psycopg_conninfo(with_user(url, role) if role else url), autocommit=True)
+
+
+def _seed(admin: psycopg.Connection) -> None:
+    admin.execute("DELETE FROM fills; DELETE FROM orders; DELETE FROM positions; DELETE FROM accounts")
+    admin.execute("""INSERT INTO accounts (account, cash, equity, high_water_mark, day_start_equity, day)
+                     VALUES ('paper', 100000, 100000, 100000, 100000, current_date)""")
+    for sym, qty, price in (("AAPL", 10, 450.0), ("MSFT", 300, 28.0), ("IBM", -20, 200.0)):
+        admin.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES (%s, now(), %s, %s, %s, %s, 1) "
+                      "ON CONFLICT DO NOTHING", (sym, price, price, price, price))
+        admin.execute("INSERT INTO positions (symbol, qty, avg_price, stop_price, opened_at) VALUES (%s, %s, %s, 1, now())",
+                      (sym, qty, price))
+        admin.execute("INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty, stop_price, status) "
+                      "VALUES (%s, %s, 'sell', 'close', 'stop', 1, 1, 'working')", (f"{sym}-stop-{time.time_ns()}", sym))
+
+
+def run_watchdog_bench(url: str, settings: Settings, injections: int = 20, progress=lambda m: None) -> dict:
+    env = dict(os.environ, DATABASE_URL=url, BRAIN_HOME=str(settings.home),
+               BRAIN_CONTEXT_DIR=str(settings.home / "bench-context"),
+               BRAIN_WATCHDOG_INTERVAL_S=str(settings.watchdog_interval_s), BRAIN_HEARTBEAT_STALE_S="3600",
+               BRAIN_BROKER_STALE_S="3600")
+    (settings.home / "bench-context").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "watchdog_proc"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    admin, app = _connect(url), _connect(url, "brain_app")
+    to_refused, to_flat = [], []
+    try:
+        for i in range(injections):
+            _seed(admin)
+            time.sleep(0.2)
+            progress(f"injection {i + 1}/{injections}: drawdown to 80% of the high-water mark")
+            start = time.monotonic()
+            admin.execute("UPDATE accounts SET equity = 80000")
+            refused = flat = None
+            deadline = start + 30
+            while (refused is None or flat is None) and time.monotonic() < deadline:
+                if refused is None:
+                    try:
+                        with app.transaction():
+                            app.execute(TRY_ORDER, (f"probe-{time.time_ns()}",))
+                            raise _Rollback
+                    except _Rollback:
+                        pass
+                    except psycopg.errors.RaiseException:
+                        refused = time.monotonic() - start
+                if flat is None and admin.execute("SELECT count(*) FROM positions").fetchone()[0] == 0:
+                    flat = time.monotonic() - start
+                time.sleep(0.002)
+            if refused is None or flat is None:
+                raise RuntimeError("the watchdog did not halt within 30s")
+            to_refused.append(refused * 1000)
+            to_flat.append(flat * 1000)
+            admin.execute("UPDATE halts SET resumed_at = now(), resumed_by = 'bench', resume_reason = 'bench' "
+                          "WHERE resumed_at IS NULL")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        admin.close()
+        app.close()
+    return {"injections": injections, "watchdog_interval_s": settings.watchdog_interval_s,
+            "to_orders_refused_ms": {"p50": round(statistics.median(to_refused), 1), "max": round(max(to_refused), 1)},
+            "to_flat_ms": {"p50": round(statistics.median(to_flat), 1), "max": round(max(to_flat), 1)}}
+
+
+class _Rollback(Exception):
+    """Undo a probe order that went through (no halt yet)."""

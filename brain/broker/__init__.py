@@ -1,0 +1,1 @@
+"""Brokers: the paper broker (default) and Interactive Brokers, behind one interface."""

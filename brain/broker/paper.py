@@ -1,0 +1,172 @@
+"""The paper broker: fills simulated from bars, the book kept in Postgres.
+
+Market entries fill at the next bar's open with slippage and a per-share commission. The
+bracket's stop and take-profit are checked on each bar's range: a gap through a level fills
+at the open, a touch fills at the level, and when a bar touches both the stop is assumed to
+have come first (the conservative reading of a daily bar).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import asyncpg
+
+from brain.broker.base import BracketOrder, Fill, OrderResult
+from brain.market.bars import Bar
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "paper.sql")
+HALTED = "P0001"
+
+
+@dataclass(frozen=True)
+class PaperCosts:
+    slippage_bps: float = 2.0
+    commission_per_share: float = 0.005
+    commission_min: float = 1.0
+
+    def commission(self, qty: float) -> float:
+        return max(self.commission_min, abs(qty) * self.commission_per_share)
+
+    def slipped(self, price: float, side: str) -> float:
+        factor = self.slippage_bps / 10_000
+        return price * (1 + factor) if side == "buy" else price * (1 - factor)
+
+
+class PaperBroker:
+    name = "paper"
+
+    def __init__(self, account: str = "paper", starting_cash: float = 100_000.0,
+                 costs: PaperCosts | None = None) -> None:
+        self.account = account
+        self.starting_cash = starting_cash
+        self.costs = costs or PaperCosts()
+
+    async def ensure_account(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(Q["ensure_account"], self.account, self.starting_cash)
+
+    async def place_bracket(self, conn: asyncpg.Connection, order: BracketOrder) -> OrderResult:
+        """Record the entry with its stop and take-profit attached; idempotent by client id."""
+        acct = await conn.fetchrow(Q["account"], self.account)
+        if acct is not None and acct["locked"]:
+            return OrderResult(order.client_order_id, "rejected", "the broker adapter is locked (L4 halt)")
+        exit_side = "sell" if order.side == "buy" else "buy"
+        try:
+            async with conn.transaction():  # a savepoint: a refused order leaves the caller's work intact
+                parent = await conn.fetchval(
+                    Q["insert_order"], order.client_order_id, None, order.correlation_id, order.symbol,
+                    order.side, "open", "market", order.qty, None, None, "working", order.signal_time)
+                if parent is None:
+                    return OrderResult(order.client_order_id, "duplicate", "already placed")
+                for suffix, kind, stop, limit in (("stop", "stop", order.stop, None),
+                                                  ("tp", "take_profit", None, order.take_profit)):
+                    await conn.execute(
+                        Q["insert_order"], f"{order.client_order_id}-{suffix}", order.client_order_id,
+                        order.correlation_id, order.symbol, exit_side, "close", kind, order.qty, stop, limit,
+                        "new", order.signal_time)
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == HALTED:
+                return OrderResult(order.client_order_id, "rejected", str(exc).splitlines()[0])
+            raise
+        return OrderResult(order.client_order_id, "working", "bracket recorded; fills at the next bar's open")
+
+    async def on_bar(self, conn: asyncpg.Connection, bar: Bar) -> list[Fill]:
+        """Apply one bar: fill due entries at its open, then run stops and take-profits on its
+        range, then mark the account to market. Call inside the transaction storing the bar."""
+        acct = await conn.fetchrow(Q["account_for_update"], self.account)
+        if acct is None:
+            await self.ensure_account(conn)
+            acct = await conn.fetchrow(Q["account_for_update"], self.account)
+        cash = acct["cash"]
+        day_start, day = acct["day_start_equity"], acct["day"]
+        if bar.ts.date() != day:
+            day_start, day = acct["equity"], bar.ts.date()
+        fills: list[Fill] = []
+        for entry in await conn.fetch(Q["entries_due"], bar.symbol, bar.ts):
+            fill, cash = await self._fill_entry(conn, entry, bar, cash)
+            fills.append(fill)
+        exit_fill, cash = await self._run_exits(conn, bar, cash)
+        if exit_fill is not None:
+            fills.append(exit_fill)
+        await self._mark_to_market(conn, cash, day_start, day, bar)
+        return fills
+
+    async def _fill_entry(self, conn, entry, bar: Bar, cash: float) -> tuple[Fill, float]:
+        side, qty = entry["side"], entry["qty"]
+        price = self.costs.slipped(bar.open, side)
+        commission = self.costs.commission(qty)
+        signed = qty if side == "buy" else -qty
+        cash -= signed * price + commission
+        coid = entry["client_order_id"]
+        await conn.execute(Q["mark_filled"], coid, bar.ts, price)
+        await conn.execute(Q["insert_fill"], coid, f"paper:{coid}", qty, price, commission, bar.ts)
+        await conn.execute(Q["activate_children"], coid)
+        stop = await conn.fetchval("SELECT stop_price FROM orders WHERE client_order_id = $1", f"{coid}-stop")
+        tp = await conn.fetchval("SELECT limit_price FROM orders WHERE client_order_id = $1", f"{coid}-tp")
+        await conn.execute(Q["upsert_position"], self.account, bar.symbol, signed, price, stop, tp, bar.ts)
+        return Fill(coid, bar.symbol, side, qty, price, commission, bar.ts, "open", "entry",
+                    entry["correlation_id"]), cash
+
+    async def _run_exits(self, conn, bar: Bar, cash: float) -> tuple[Fill | None, float]:
+        pos = await conn.fetchrow(Q["position"], self.account, bar.symbol)
+        if pos is None:
+            return None, cash
+        orders = {o["order_type"]: o for o in await conn.fetch(Q["exit_orders"], bar.symbol)}
+        long = pos["qty"] > 0
+        hit: tuple[str, float] | None = None
+        stop = orders.get("stop")
+        tp = orders.get("take_profit")
+        if stop is not None:
+            level = stop["stop_price"]
+            if (long and bar.open <= level) or (not long and bar.open >= level):
+                hit = ("stop", bar.open)
+            elif (long and bar.low <= level) or (not long and bar.high >= level):
+                hit = ("stop", level)
+        if hit is None and tp is not None:
+            level = tp["limit_price"]
+            if (long and bar.open >= level) or (not long and bar.open <= level):
+                hit = ("take_profit", bar.open)
+            elif (long and bar.high >= level) or (not long and bar.low <= level):
+                hit = ("take_profit", level)
+        if hit is None:
+            return None, cash
+        kind, level = hit
+        order = orders[kind]
+        side = "sell" if long else "buy"
+        qty = abs(pos["qty"])
+        price = self.costs.slipped(level, side) if kind == "stop" else level  # stops slip, limits do not
+        commission = self.costs.commission(qty)
+        cash -= (-pos["qty"]) * price + commission
+        pnl = pos["qty"] * (price - pos["avg_price"]) - commission
+        coid = order["client_order_id"]
+        await conn.execute(Q["mark_filled"], coid, bar.ts, price)
+        await conn.execute(Q["insert_fill"], coid, f"paper:{coid}", qty, price, commission, bar.ts)
+        await conn.execute(Q["cancel_siblings"], order["parent_client_order_id"], coid)
+        await conn.execute(Q["delete_position"], self.account, bar.symbol)
+        return Fill(coid, bar.symbol, side, qty, price, commission, bar.ts, "close", kind,
+                    order["correlation_id"], pnl), cash
+
+    async def _mark_to_market(self, conn, cash: float, day_start: float, day: date, bar: Bar) -> None:
+        positions = await conn.fetch(Q["positions"], self.account)
+        closes = {r["symbol"]: r["close"] for r in await conn.fetch(Q["latest_closes"], [p["symbol"] for p in positions])}
+        closes[bar.symbol] = bar.close
+        value = sum(p["qty"] * closes.get(p["symbol"], p["avg_price"]) for p in positions)
+        gross = sum(abs(p["qty"]) * closes.get(p["symbol"], p["avg_price"]) for p in positions)
+        await conn.execute(Q["update_account"], self.account, cash, cash + value, day_start, day, gross)
+        await conn.execute(Q["record_equity"], self.account, bar.ts, cash + value, cash)
+
+    async def reconcile(self, conn: asyncpg.Connection) -> list[str]:
+        """On start: every filled entry has its position, every position its working stop."""
+        problems = []
+        positions = {p["symbol"]: p for p in await conn.fetch(Q["positions"], self.account)}
+        for symbol, p in positions.items():
+            if p["stop_price"] is None:
+                problems.append(f"{symbol}: position without a stop")
+        return problems
+
+    async def account_row(self, conn: asyncpg.Connection) -> asyncpg.Record | None:
+        return await conn.fetchrow(Q["account"], self.account)
+
+    async def positions(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        return await conn.fetch(Q["positions"], self.account)

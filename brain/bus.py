@@ -1,0 +1,447 @@
+"""The durable message bus: a Postgres table of messages, leased per-consumer deliveries,
+and LISTEN/NOTIFY as a wake-up only.
+
+Publishing is one statement (insert + notify), inside the caller's transaction when one is
+given, and is a durable commit. A consumer's claim first takes in every message on its
+topics that committed since its last look (by snapshot visibility, so late commits are
+never skipped), then claims a batch with FOR UPDATE SKIP LOCKED under a lease, runs its handler outside any transaction, then in ONE transaction
+marks the deliveries it still holds done and writes their output messages. A crash lets the
+lease run out and the work is redone; outputs are written only by the ack, so they exist
+exactly once.
+
+Claims and acks commit without waiting for the WAL flush (synchronous_commit off). Losing
+one in a server crash loses it whole, claim or ack together with its outputs, and the lease
+brings the work back, so exactly-once outputs still hold; what it buys is that consumers
+stop competing with producers for flushes. WAL is sequential, so any later durable commit
+(a publish, or an ack a handler marks `durable`) also makes everything it read durable: a
+handler with an effect outside the database makes its own durable write first (the executor
+records the order row in a durable ack before the broker acts on it).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from brain import messages
+from brain.bus_listener import Listener
+from brain.config import Settings
+from brain.db.urls import psycopg_conninfo
+from brain.errors import BrainError, one_line
+from brain.sql import queries_beside
+
+log = logging.getLogger("brain.bus")
+Q = queries_beside(__file__, "bus.sql")
+# What a lost connection or a restarting server raises; consumers wait and carry on.
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
+
+
+class Reject(BrainError):
+    """The handler refuses this message for good: dead-letter it now, do not retry."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    payload: BaseModel | dict[str, Any]
+    from_agent: str
+    correlation_id: str | None = None
+    causation_id: int | None = None
+    to_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as handed to one consumer (deliveries are keyed by message and consumer)."""
+
+    consumer: str
+    message_id: int
+    topic: str
+    payload: BaseModel
+    from_agent: str
+    to_agent: str | None
+    correlation_id: str | None
+    causation_id: int | None
+    attempts: int
+    created_at: datetime
+
+    def reply(self, topic: str, payload: BaseModel | dict[str, Any], *, from_agent: str,
+              to_agent: str | None = None) -> Outgoing:
+        """An output message in the same cycle, caused by this one."""
+        return Outgoing(topic, payload, from_agent, self.correlation_id, self.message_id, to_agent)
+
+
+InTx = Callable[[asyncpg.Connection], Awaitable["list[Outgoing] | None"]]
+
+
+@dataclass
+class HandlerResult:
+    outputs: list[Outgoing] = field(default_factory=list)
+    # Extra writes that commit together with the ack (e.g. an order row); the messages it
+    # returns are published in the same transaction.
+    in_tx: InTx | None = None
+    # Wait for the WAL flush before the ack returns: for work that an effect outside the
+    # database (a broker) will follow.
+    durable: bool = False
+
+
+Handler = Callable[[Delivery], Awaitable["list[Outgoing] | HandlerResult | None"]]
+
+
+@dataclass
+class _Consumer:
+    name: str
+    topics: tuple[str, ...]
+    handler: Handler
+    batch: int
+    lease_s: float
+    concurrency: int
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release without the default reset round trip: nothing here leaves session state
+    behind (settings are SET LOCAL, listening has its own connection)."""
+
+
+def _encode(out: Outgoing) -> tuple:
+    payload = messages.validate(out.topic, out.payload)
+    return (out.topic, out.from_agent, out.to_agent, out.correlation_id, out.causation_id,
+            payload.model_dump_json())
+
+
+class Bus:
+    """One per process: publishing, the consumers registered on it, and its LISTEN connection."""
+
+    def __init__(self, pool: asyncpg.Pool, *, settings: Settings, listen_url: str) -> None:
+        self.pool = pool
+        self.settings = settings
+        self._url = listen_url
+        self._consumers: dict[str, _Consumer] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._consumer_pool: asyncpg.Pool | None = None
+        self._stopping = asyncio.Event()
+        self.listener: Listener | None = None
+        self.failed: BaseException | None = None
+        self._publish_conn: asyncpg.Connection | None = None
+        self._publish_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ publishing
+    async def publish(self, topic: str, payload: BaseModel | dict[str, Any], *, from_agent: str,
+                      correlation_id: str | None = None, causation_id: int | None = None,
+                      to_agent: str | None = None, conn: asyncpg.Connection | None = None) -> int:
+        args = _encode(Outgoing(topic, payload, from_agent, correlation_id, causation_id, to_agent))
+        row = await self._run(Q["publish"], args, conn)
+        return row["id"]
+
+    async def publish_many(self, outgoing: Sequence[Outgoing],
+                           conn: asyncpg.Connection | None = None) -> list[int]:
+        if not outgoing:
+            return []
+        columns = list(zip(*(_encode(o) for o in outgoing)))
+        row = await self._run(Q["publish_many"], columns, conn)
+        return list(row["ids"])
+
+    async def _run(self, query: str, args: Sequence[Any], conn: asyncpg.Connection | None) -> asyncpg.Record:
+        if conn is not None:
+            return await conn.fetchrow(query, *args)
+        # Publishing outside a caller's transaction goes through one dedicated connection:
+        # a pool round (acquire, reset, release) costs about as much as the insert itself.
+        async with self._publish_lock:
+            if self._publish_conn is None or self._publish_conn.is_closed():
+                self._publish_conn = await asyncpg.connect(psycopg_conninfo(self._url))
+            try:
+                return await self._publish_conn.fetchrow(query, *args)
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+                self._publish_conn.terminate()
+                self._publish_conn = None
+                raise
+
+    # ------------------------------------------------------------------ consuming
+    def consumer(self, name: str, topics: Iterable[str], handler: Handler, *, batch: int | None = None,
+                 lease_s: float | None = None, concurrency: int = 1) -> None:
+        """Register a consumer; call before start(). Its subscriptions are durable."""
+        if name in self._consumers:
+            raise ValueError(f"consumer {name!r} registered twice")
+        topics = tuple(topics)
+        for t in topics:
+            messages.model_for(t)  # fail fast on a typo'd topic
+        self._consumers[name] = _Consumer(name, topics, handler, batch or self.settings.bus_claim_batch,
+                                          lease_s or self.settings.bus_lease_s, concurrency)
+
+    async def start(self) -> None:
+        # Consumer bookkeeping (claims, acks, retries) skips the WAL flush: see the module doc.
+        self._consumer_pool = await asyncpg.create_pool(
+            psycopg_conninfo(self._url), min_size=1,
+            max_size=max(2, sum(c.concurrency for c in self._consumers.values()) + 1),
+            server_settings={"synchronous_commit": "off"}, reset=keep_session)
+        for c in self._consumers.values():
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(Q["register_consumer"], c.name)
+                await conn.execute(Q["subscribe"], list(c.topics), c.name)
+                await conn.execute(Q["unsubscribe_others"], c.name, list(c.topics))
+        self.listener = Listener(self._url, self._wake_topic, self._wake_all,
+                                 ping_interval_s=self.settings.bus_poll_interval_s)
+        self._spawn(self.listener.run(), "listener")
+        for c in self._consumers.values():
+            if c.concurrency == 1:
+                self._spawn(self._consume(c), f"consumer {c.name}")
+            else:
+                self._spawn(self._consume_concurrently(c), f"consumer {c.name}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake_all()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._consumer_pool is not None:
+            await self._consumer_pool.close()
+        if self._publish_conn is not None:
+            await self._publish_conn.close()
+            self._publish_conn = None
+
+    async def wait_stopped(self) -> None:
+        await self._stopping.wait()
+
+    def _spawn(self, coro: Awaitable[None], what: str) -> None:
+        task = asyncio.ensure_future(coro)
+
+        def done(t: asyncio.Task) -> None:
+            # A bus task that dies unexpectedly stops the bus: better down than silently deaf.
+            if not t.cancelled() and t.exception() is not None and not self._stopping.is_set():
+                log.error("bus task %s died: %r", what, t.exception())
+                self.failed = t.exception()
+                self._stopping.set()
+
+        task.add_done_callback(done)
+        self._tasks.append(task)
+
+    def _wake_topic(self, topic: str) -> None:
+        for c in self._consumers.values():
+            if topic in c.topics:
+                c.wake.set()
+
+    def _wake_all(self) -> None:
+        for c in self._consumers.values():
+            c.wake.set()
+
+    async def _consume(self, c: _Consumer) -> None:
+        # One lease owner per worker loop: an ack only lands while this worker still holds
+        # the lease it claimed under.
+        owner = uuid.uuid4()
+        loop = asyncio.get_running_loop()
+        window = self.settings.bus_ack_window_ms / 1000
+        pause = self.settings.bus_claim_pause_ms / 1000
+        unacked: list[tuple[Delivery, list[Outgoing]]] = []
+        first_unacked_at = 0.0
+        backoff = 0.05
+        try:
+            while not self._stopping.is_set():
+                c.wake.clear()
+                try:
+                    had = len(unacked)
+                    claimed = await self._claim_and_handle(c, owner, unacked)
+                    if not had and unacked:
+                        first_unacked_at = loop.time()
+                    more = claimed >= c.batch or c.wake.is_set()
+                    # Group acks while a stream is flowing (claims bring several messages):
+                    # one commit for many instead of one per notification. Otherwise ack at
+                    # once: a pipeline of single messages must not wait at every hop.
+                    streaming = more and claimed > 1
+                    if unacked and (not streaming or len(unacked) >= c.batch
+                                    or loop.time() - first_unacked_at >= window):
+                        batch, unacked = unacked, []
+                        await self._ack(c, owner, batch)
+                    backoff = 0.05
+                except DB_ERRORS as exc:
+                    backoff = await self._back_off(c, exc, backoff)
+                    continue
+                if more:
+                    if 1 < claimed < c.batch and pause:
+                        # A stream rather than a backlog: let a few more arrive so the next
+                        # claim and ack each cover several messages.
+                        await asyncio.sleep(pause)
+                    continue
+                # Nothing announced since the claim began. Wait for a notification; the slow
+                # poll means a lost one only delays work by this much.
+                try:
+                    await asyncio.wait_for(c.wake.wait(), timeout=self.settings.bus_poll_interval_s)
+                except asyncio.TimeoutError:
+                    pass
+        except asyncio.CancelledError:
+            if unacked:  # finished work should not be redone just because we are stopping
+                try:
+                    await asyncio.wait_for(self._ack_once(c, owner, unacked, None), timeout=2.0)
+                except Exception:
+                    log.warning("consumer %s: could not ack %d messages at shutdown; they will be redone",
+                                c.name, len(unacked))
+            raise
+
+    async def _consume_concurrently(self, c: _Consumer) -> None:
+        """For slow handlers (model calls): one claimer keeps up to `concurrency` messages in
+        flight, each handled and acked on its own, so one long call never holds up the rest
+        and a notification wakes one claim, not a herd of idle workers."""
+        owner = uuid.uuid4()
+        running: set[asyncio.Task] = set()
+        backoff = 0.05
+        try:
+            while not self._stopping.is_set():
+                c.wake.clear()
+                free = c.concurrency - len(running)
+                if free <= 0:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    assert self._consumer_pool is not None
+                    rows = await self._consumer_pool.fetch(Q["claim"], c.name, free, owner, c.lease_s)
+                    backoff = 0.05
+                except DB_ERRORS as exc:
+                    backoff = await self._back_off(c, exc, backoff)
+                    continue
+                for row in rows:
+                    task = asyncio.ensure_future(self._handle_and_ack(c, row, owner))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if len(rows) == free or c.wake.is_set():
+                    continue
+                # Wait for a notification, a free slot, or the slow poll.
+                waker = asyncio.ensure_future(c.wake.wait())
+                await asyncio.wait({waker, *running}, timeout=self.settings.bus_poll_interval_s,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                waker.cancel()
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+
+    async def _handle_and_ack(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID) -> None:
+        try:
+            outcome = await self._handle(c, row, owner)
+            if outcome is not None:
+                delivery, result = outcome
+                await self._ack(c, owner, [(delivery, result.outputs)], result.in_tx, result.durable)
+        except DB_ERRORS as exc:
+            log.warning("consumer %s: could not finish message %s (%s); it is redone after its lease",
+                        c.name, row["message_id"], one_line(exc))
+
+    @staticmethod
+    async def _back_off(c: _Consumer, exc: BaseException, delay: float) -> float:
+        """Wait after a database error (the server restarting, a dropped connection) and
+        return the next, longer, delay."""
+        log.warning("consumer %s: database error (%s); retrying in %.2fs", c.name, one_line(exc), delay)
+        await asyncio.sleep(delay)
+        return min(delay * 2, 2.0)
+
+    async def _claim_and_handle(self, c: _Consumer, owner: uuid.UUID,
+                                unacked: list[tuple[Delivery, list[Outgoing]]]) -> int:
+        """Claim a batch and run the handler on each; results join `unacked` (or are acked
+        at once when they carry writes of their own)."""
+        assert self._consumer_pool is not None
+        rows = await self._consumer_pool.fetch(Q["claim"], c.name, c.batch, owner, c.lease_s)
+        pending = list(rows)
+        try:
+            while pending:
+                row = pending.pop(0)
+                outcome = await self._handle(c, row, owner)
+                if outcome is None:
+                    continue
+                delivery, result = outcome
+                if result.in_tx is not None or result.durable:
+                    await self._ack(c, owner, [(delivery, result.outputs)], result.in_tx, result.durable)
+                else:
+                    unacked.append((delivery, result.outputs))
+        finally:
+            if pending:  # cancelled mid-batch: hand back what was never started
+                await self._consumer_pool.execute(Q["release"], [r["message_id"] for r in pending], owner, c.name)
+        return len(rows)
+
+    async def _handle(self, c: _Consumer, row: asyncpg.Record,
+                      owner: uuid.UUID) -> tuple[Delivery, HandlerResult] | None:
+        try:
+            payload = messages.validate(row["topic"], json.loads(row["payload"]))
+        except BrainError as exc:
+            await self._fail(c, row, owner, f"invalid payload: {exc}", dead=True)
+            return None
+        delivery = Delivery(c.name, row["message_id"], row["topic"], payload, row["from_agent"],
+                            row["to_agent"], row["correlation_id"], row["causation_id"], row["attempts"],
+                            row["created_at"])
+        try:
+            result = await c.handler(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Reject as exc:
+            await self._fail(c, row, owner, f"rejected: {exc}", dead=True)
+            return None
+        except Exception as exc:
+            log.exception("consumer %s failed on message %s", c.name, row["message_id"])
+            await self._fail(c, row, owner, f"{type(exc).__name__}: {exc}", dead=False)
+            return None
+        if result is None:
+            result = HandlerResult()
+        elif isinstance(result, list):
+            result = HandlerResult(outputs=result)
+        return delivery, result
+
+    async def _ack(self, c: _Consumer, owner: uuid.UUID, done: list[tuple[Delivery, list[Outgoing]]],
+                   in_tx: InTx | None = None, durable: bool = False) -> None:
+        """Ack, retrying through a lost connection while the lease can still be held:
+        the work is done, and redoing it after the lease would waste a model call."""
+        deadline = asyncio.get_running_loop().time() + c.lease_s
+        delay = 0.05
+        while True:
+            try:
+                return await self._ack_once(c, owner, done, in_tx, durable)
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                    asyncpg.InterfaceError, asyncio.TimeoutError):
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def _ack_once(self, c: _Consumer, owner: uuid.UUID, done: list[tuple[Delivery, list[Outgoing]]],
+                        in_tx: InTx | None, durable: bool = False) -> None:
+        # A message re-claimed by this same worker after its lease ran out would appear twice;
+        # its outputs must still be written once.
+        done = list({d.message_id: (d, outs) for d, outs in done}.values())
+        assert self._consumer_pool is not None
+        async with self._consumer_pool.acquire() as conn, conn.transaction():
+            if durable:
+                await conn.execute("SET LOCAL synchronous_commit TO on")
+            held = {r["message_id"] for r in await conn.fetch(Q["ack"], [d.message_id for d, _ in done], owner, c.name)}
+            lost = [d.message_id for d, _ in done if d.message_id not in held]
+            if lost:
+                log.warning("lease lost before ack for messages %s; their work will be redone", lost)
+            outputs = [o for d, outs in done if d.message_id in held for o in outs]
+            if in_tx is not None and held:
+                outputs += await in_tx(conn) or []
+            await self.publish_many(outputs, conn=conn)
+
+    async def _fail(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID, error: str, dead: bool) -> None:
+        attempts = row["attempts"]
+        delay = min(self.settings.bus_backoff_base_s * 2 ** (attempts - 1), self.settings.bus_backoff_max_s)
+        delay *= random.uniform(0.8, 1.2)  # jitter: retries of a burst do not land together
+        assert self._consumer_pool is not None
+        state = await self._consumer_pool.fetchval(Q["retry"], row["message_id"], owner, self.settings.bus_max_attempts,
+                                         delay, dead, error[:2000], c.name)
+        if state == "dead":
+            log.error("consumer %s dead-lettered message %s: %s", c.name, row["message_id"], error)
+
+    # ------------------------------------------------------------------ reading back
+    async def replay(self, start: datetime, end: datetime, topics: Sequence[str] | None = None) -> list[dict]:
+        rows = await self.pool.fetch(Q["replay"], start, end, list(topics) if topics else None)
+        return [dict(r, payload=json.loads(r["payload"])) for r in rows]
+
+    async def backlog(self) -> list[dict]:
+        return [dict(r) for r in await self.pool.fetch(Q["backlog"])]

@@ -1,0 +1,80 @@
+-- name: publish
+-- One statement, and outside a transaction one commit: insert the message and wake
+-- listeners (the notification carries the topic only; consumers always re-read the table).
+-- Fan-out to consumers happens in their claims, off this commit path.
+WITH msg AS (
+    INSERT INTO agent_messages (topic, from_agent, to_agent, correlation_id, causation_id, payload)
+    VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+    RETURNING id
+)
+-- Only a topic someone subscribes to is worth a notification: NOTIFY serialises committing
+-- notifiers on one database-wide lock.
+SELECT id, (SELECT pg_notify('brain_bus', $1) FROM bus_subscriptions WHERE topic = $1 LIMIT 1)
+  FROM msg
+
+-- name: publish_many
+-- The batched form of publish: parallel arrays, one notification per subscribed topic.
+WITH msg AS (
+    INSERT INTO agent_messages (topic, from_agent, to_agent, correlation_id, causation_id, payload)
+    SELECT t, f, ta, c, ca, p::jsonb
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+           AS u(t, f, ta, c, ca, p)
+    RETURNING id, topic
+), woken AS (
+    SELECT count(pg_notify('brain_bus', t.topic)) AS n
+      FROM (SELECT DISTINCT topic FROM msg) t
+     WHERE EXISTS (SELECT 1 FROM bus_subscriptions s WHERE s.topic = t.topic)
+)
+SELECT array_agg(msg.id ORDER BY msg.id) AS ids, (SELECT n FROM woken) AS woken FROM msg
+
+-- name: register_consumer
+-- A new consumer starts from now; a known one keeps its cursor, so what was published while
+-- it was down is taken in on its first claim.
+INSERT INTO bus_consumers (consumer) VALUES ($1) ON CONFLICT DO NOTHING
+
+-- name: subscribe
+INSERT INTO bus_subscriptions (topic, consumer)
+SELECT unnest($1::text[]), $2
+ON CONFLICT DO NOTHING
+
+-- name: unsubscribe_others
+-- A consumer's topic list is whatever it declares now; drop the ones it no longer wants.
+DELETE FROM bus_subscriptions WHERE consumer = $1 AND topic <> ALL($2::text[])
+
+-- name: claim
+-- Take in newly committed messages, then claim a batch under a lease (see bus_claim in
+-- the initial migration).
+SELECT * FROM bus_claim($1, $2, $3, $4)
+
+-- name: ack
+-- Done only while this claim still holds the lease; the caller writes outputs for the
+-- returned ids in the same transaction, so outputs exist exactly once.
+UPDATE agent_deliveries
+   SET state = 'done', done_at = clock_timestamp(), lease_until = NULL
+ WHERE consumer = $3 AND message_id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'working'
+RETURNING message_id
+
+-- name: retry
+-- A failed attempt: back off, or dead-letter once attempts are used up (or at once).
+UPDATE agent_deliveries
+   SET state = CASE WHEN $5 OR attempts >= $3 THEN 'dead' ELSE 'pending' END,
+       available_at = clock_timestamp() + make_interval(secs => $4),
+       last_error = $6, lease_owner = NULL, lease_until = NULL
+ WHERE consumer = $7 AND message_id = $1 AND lease_owner = $2 AND state = 'working'
+RETURNING state
+
+-- name: release
+-- Shutdown hands back claimed work that was never started, without spending an attempt.
+UPDATE agent_deliveries
+   SET state = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL, lease_until = NULL
+ WHERE consumer = $3 AND message_id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'working'
+
+-- name: replay
+SELECT id, created_at, topic, from_agent, to_agent, correlation_id, causation_id, payload::text AS payload
+  FROM agent_messages
+ WHERE created_at >= $1 AND created_at < $2
+   AND ($3::text[] IS NULL OR topic = ANY($3::text[]))
+ ORDER BY id
+
+-- name: backlog
+SELECT consumer, pending, working, dead, untaken, oldest_waiting_s FROM bus_backlog ORDER BY consumer

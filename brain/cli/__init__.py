@@ -1,0 +1,1 @@
+"""Command-line entry points: `brain` (the service) and `brainctl` (the operator)."""

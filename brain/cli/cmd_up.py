@@ -1,0 +1,120 @@
+"""`brain up`: the whole product on one machine. Embedded (or configured) PostgreSQL,
+migrations, the watchdog as its own process, the brain, and the replay of real bars in paper
+mode with the offline route unless models are configured."""
+from __future__ import annotations
+
+import argparse
+
+from brain.cli.common import utc_date_arg
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("speed must be >= 0 (0 = as fast as cycles settle)")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--until-done", action="store_true",
+                        help="exit 0 once the replay is exhausted and every cycle has settled, after a summary")
+    parser.add_argument("--speed", type=_speed, default=0.0,
+                        help="bars per second per symbol (default 0: as fast as each cycle settles)")
+    parser.add_argument("--symbols", default="AAPL,MSFT,IBM,GOOG", help="comma-separated (bundled: AAPL,MSFT,IBM,GOOG)")
+    parser.add_argument("--start", type=utc_date_arg, default=utc_date_arg("2012-03-01"), help="first bar date (default 2012-03-01)")
+    parser.add_argument("--end", type=utc_date_arg, default=None, help="stop before this date")
+    parser.add_argument("--data", default=None, help="a CSV or Parquet of OHLCV instead of the bundled bars")
+    parser.add_argument("--no-watchdog", action="store_true",
+                        help="do not start a watchdog: one already runs as its own service (the brain still "
+                             "refuses new entries until it has checked in)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from brain import aio
+    from brain.cli.logs import setup_logging
+    from brain.config import settings
+
+    cfg = settings()
+    setup_logging("WARNING" if cfg.log_level == "INFO" else cfg.log_level)
+    return aio.run(_up(cfg, args))
+
+
+async def _up(cfg, args) -> int:
+    import asyncio
+    import signal
+    from pathlib import Path
+
+    from brain.db import migrate
+    from brain.db.urls import admin_url, role_url
+    from brain.errors import BrainError
+    from brain.market.history import load_history
+    from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
+    from brain.runtime import open_brain
+    from brain.summary import print_summary, summarize, wait_settled
+    from brain.watchdog_launch import start_watchdog, stop_watchdog, wait_for_watchdog
+
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    # Everything before --start is loaded too: it warms the indicators up and is not replayed.
+    history = load_history(symbols, Path(args.data) if args.data else None, None, args.end)
+    admin = await asyncio.to_thread(admin_url, cfg)
+    print(f"database   {'embedded PostgreSQL under ' + str(cfg.home) if not cfg.database_url else 'DATABASE_URL'}",
+          flush=True)
+    await asyncio.to_thread(migrate.upgrade, admin)
+    watchdog = None if args.no_watchdog else start_watchdog(cfg, admin)
+    brain = None
+    try:
+        brain = await open_brain(cfg, role_url(cfg, "app"))
+        tracker = SettleTracker()
+        brain.bus.consumer("feed", SETTLE_TOPICS, tracker.handle, batch=50)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, brain.stopping.set)
+        await brain.start()
+        if watchdog is not None:
+            await wait_for_watchdog(brain.pool, watchdog, timeout_s=30)
+        routes = ", ".join(cfg.router_routes)
+        print(f"journal    {cfg.context_dir / 'journal'}/<date>/*.md   (brainctl journal)")
+        print(f"costs      brainctl costs   (routes: {routes})")
+        print("status     brainctl status   halts: brainctl halts")
+        if cfg.ingress_port:
+            print(f"dashboard  http://{cfg.ingress_host}:{cfg.ingress_port}/   (ingress /v1/*, /metrics, /docs)")
+        feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start)
+        print(f"replay     {feed.total} bars of {', '.join(history.frames)} from {args.start:%Y-%m-%d} "
+              f"({len(history.rejected)} rejected), speed {'as fast as cycles settle' if not args.speed else args.speed}",
+              flush=True)
+        feed_task = brain.spawn(feed.run(), "replay feed")
+        progress = asyncio.ensure_future(_progress(feed))
+        if args.until_done:
+            done, _ = await asyncio.wait({feed_task, asyncio.ensure_future(brain.stopping.wait())},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            progress.cancel()
+            if brain.failure is not None or not feed_task.done():
+                raise BrainError(f"stopped before the replay finished: {brain.failure or 'interrupted'}")
+            print(f"\rreplay     done: {feed.stats.bars} new bars, {feed.stats.states} cycles started, "
+                  f"{feed.stats.skipped_existing} already stored", flush=True)
+            if not await wait_settled(brain.pool):
+                raise BrainError("cycles did not settle within 120s after the replay")
+            print_summary(await summarize(brain.pool, brain.ctx.broker.account, cfg.paper_starting_cash))
+            return 0
+        await brain.stopping.wait()
+        progress.cancel()
+        return 1 if brain.failure else 0
+    finally:
+        if watchdog is not None:
+            stop_watchdog(watchdog)
+        if brain is not None:
+            await brain.close()
+
+
+async def _progress(feed) -> None:
+    import asyncio
+    import sys
+
+    while True:
+        await asyncio.sleep(2)
+        done = feed.stats.bars + feed.stats.skipped_existing
+        print(f"\rreplay     {done}/{feed.total} bars ({done / max(1, feed.total):.0%})", end="", file=sys.stderr,
+              flush=True)

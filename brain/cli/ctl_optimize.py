@@ -1,0 +1,136 @@
+"""`brainctl optimize [--date D]` asks the running brain for a report and prints it;
+`brainctl optimize apply REPORT_ID N` applies one recommendation to a skill file, as the
+operator's own act: a diff to confirm, limits enforced, journaled."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import date, timedelta
+
+from brain.cli.common import date_arg
+
+APPLIES_PER_WEEK = 2
+COOLING_DAYS = 14
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=["run", "apply", "list"], default="run")
+    parser.add_argument("report_id", nargs="?", type=int)
+    parser.add_argument("number", nargs="?", type=int, help="with apply: the recommendation number")
+    parser.add_argument("--date", type=date_arg, default=None, help="the day to report on (default: yesterday)")
+    parser.add_argument("--days", type=int, default=1, help="how many days from --date")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--yes", action="store_true", help="apply without asking")
+    parser.add_argument("--operator", default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from brain.config import settings
+    from brain.db.connect import connect_sync
+
+    cfg = settings()
+    with connect_sync(cfg, "operator") as conn:
+        if args.action == "list":
+            for rid, day, status, path in conn.execute(
+                    "SELECT id, period_start, status, file_path FROM optimizer_reports ORDER BY id DESC LIMIT 30"):
+                print(f"{rid:>5}  {day}  {status:<9} {path}")
+            return 0
+        if args.action == "apply":
+            return _apply(conn, cfg, args)
+        return _request(conn, args)
+
+
+def _request(conn, args) -> int:
+    import json
+    import time
+
+    from brain.errors import BrainError
+
+    day = args.date or date.today() - timedelta(days=1)
+    who = args.operator or getpass.getuser()
+    with conn.transaction():
+        since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        conn.execute("INSERT INTO agent_messages (topic, from_agent, payload) VALUES ('optimizer.request', 'operator', "
+                     "%s::jsonb)", (json.dumps({"day": day.isoformat(), "days": args.days, "requested_by": who}),))
+        conn.execute("SELECT pg_notify('brain_bus', 'optimizer.request')")
+    print(f"asked the brain for a report on {day} ({args.days} day(s)); waiting...", file=sys.stderr)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        row = conn.execute("SELECT id, status, file_path, body_md FROM optimizer_reports WHERE created_at >= %s "
+                           "AND period_start = %s ORDER BY id DESC LIMIT 1", (since, day)).fetchone()
+        if row:
+            print(row[3])
+            print(f"(report {row[0]}, {row[1]}: {row[2]})")
+            return 0 if row[1] != "failed" else 1
+        time.sleep(0.5)
+    raise BrainError(f"no report within {args.timeout:.0f}s: is the brain running (brain run / brain up)?")
+
+
+def _apply(conn, cfg, args) -> int:
+    import difflib
+    import os
+    import tempfile
+
+    from brain.errors import BrainError
+    from brain.journal import JournalEntry, record_entry_sync
+    from brain.skills.parse import SkillInvalid, parse_skill
+
+    if args.report_id is None or args.number is None:
+        raise BrainError("usage: brainctl optimize apply REPORT_ID N")
+    row = conn.execute("SELECT recommendations FROM optimizer_reports WHERE id = %s", (args.report_id,)).fetchone()
+    if row is None:
+        raise BrainError(f"no optimizer report {args.report_id}")
+    recs = row[0]
+    if not 1 <= args.number <= len(recs):
+        raise BrainError(f"report {args.report_id} has {len(recs)} recommendation(s); there is no number {args.number}")
+    rec = recs[args.number - 1]
+    if not rec.get("edit"):
+        raise BrainError(f"recommendation {args.number} is advice, not an edit: apply it by hand if you agree")
+    skill = rec["target"]
+    path = cfg.skills_dir / skill / "SKILL.md"
+    if not path.exists():
+        raise BrainError(f"recommendation {args.number} targets {skill!r}, which is not a skill under {cfg.skills_dir}")
+    week = conn.execute("SELECT count(*) FROM optimizer_applies WHERE skill = %s AND applied_at > now() - interval '7 days'",
+                        (skill,)).fetchone()[0]
+    if week >= APPLIES_PER_WEEK:
+        raise BrainError(f"{skill} already had {week} applied changes this week (limit {APPLIES_PER_WEEK})")
+    last = conn.execute("SELECT max(applied_at) FROM optimizer_applies WHERE skill = %s", (skill,)).fetchone()[0]
+    if last is not None:
+        waited = conn.execute("SELECT now() - %s::timestamptz < make_interval(days => %s)", (last, COOLING_DAYS)).fetchone()[0]
+        if waited:
+            raise BrainError(f"{skill} was changed on {last:%Y-%m-%d}; it cools for {COOLING_DAYS} days before the next apply")
+    old = path.read_text()
+    find, replace = rec["edit"]["find"], rec["edit"]["replace"]
+    if old.count(find) != 1:
+        raise BrainError(f"the text to replace occurs {old.count(find)} times in {path}, not once: edit by hand")
+    new = old.replace(find, replace, 1)
+    try:
+        parse_skill(path, new)
+    except SkillInvalid as exc:
+        raise BrainError(f"the change would break the skill: {exc}") from None
+    diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(path), str(path) + " (new)"))
+    print(diff)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise BrainError("confirmation needed: run in a terminal or pass --yes")
+        if input("Apply this change? Type 'apply' to confirm: ").strip() != "apply":
+            print("not applied")
+            return 1
+    who = args.operator or getpass.getuser()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        f.write(new)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    with conn.transaction():
+        conn.execute("INSERT INTO optimizer_applies (report_id, rec_no, skill, applied_by, diff) VALUES (%s, %s, %s, %s, %s)",
+                     (args.report_id, args.number, skill, who, diff))
+        record_entry_sync(conn, cfg.context_dir, JournalEntry(
+            kind="apply", outcome="applied", title=f"{who} applied recommendation {args.number} of report "
+                                                    f"{args.report_id} to {skill}",
+            sections=[("Change", rec["change"]), ("Evidence", rec["evidence"]), ("Diff", f"```diff\n{diff}```")],
+            facts={"report_id": args.report_id, "number": args.number, "skill": skill, "operator": who}))
+    print(f"applied to {path}; the running brain picks it up on the next call")
+    return 0

@@ -1,0 +1,156 @@
+"""The one settings object: environment (BRAIN_*, DATABASE_URL) over a YAML file over defaults.
+
+Hard risk limits are deliberately NOT here: they are constants in code (brain/risk/limits.py)
+so that no configuration can raise them.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from brain.errors import ConfigError
+
+
+ROUTES = ("claude_cli", "codex_cli", "anthropic", "openai", "compatible", "offline")
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("BRAIN_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("BRAIN_HOME", ".brain")) / "config.yaml"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service. Env var names are BRAIN_<FIELD> unless noted."""
+
+    model_config = SettingsConfigDict(env_prefix="BRAIN_", extra="forbid", populate_by_name=True)
+
+    # --- storage -------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="Admin/owner URL; unset means the embedded server under home.",
+    )
+    app_database_url: str | None = None
+    watchdog_database_url: str | None = None
+    operator_database_url: str | None = None
+    home: Path = Path(".brain")
+    skills_dir: Path = Path("skills")
+    context_dir: Path = Path("context")
+
+    # --- bus -----------------------------------------------------------------------
+    bus_lease_s: float = Field(default=30.0, gt=0)
+    bus_max_attempts: int = Field(default=5, ge=1)
+    bus_backoff_base_s: float = Field(default=0.5, gt=0)
+    bus_backoff_max_s: float = Field(default=60.0, gt=0)
+    bus_poll_interval_s: float = Field(default=2.0, gt=0)
+    bus_claim_batch: int = Field(default=200, ge=1, le=5000)
+    bus_ack_window_ms: float = Field(default=3.0, ge=0, le=1000)
+    bus_claim_pause_ms: float = Field(default=1.0, ge=0, le=1000)
+
+    # --- liveness --------------------------------------------------------------------
+    heartbeat_interval_s: float = Field(default=1.0, gt=0)
+    heartbeat_stale_s: float = Field(default=5.0, gt=0)
+
+    # --- ingress ----------------------------------------------------------------------
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = Field(default=8377, ge=0, le=65535)   # 0: no ingress, no dashboard
+    ingress_token: str | None = None
+
+    # --- model router ---------------------------------------------------------------
+    # Routes in priority order; a route not listed is switched off. Names: claude_cli,
+    # codex_cli, anthropic, openai, compatible, offline. The default needs no model at all.
+    router_routes: list[str] = ["offline"]
+    router_anthropic_model: str = "claude-sonnet-5-5"
+    router_openai_model: str = "gpt-5-mini"
+    router_compatible_base_url: str | None = None      # e.g. http://127.0.0.1:11434/v1 (Ollama)
+    router_compatible_model: str = "llama3.1"
+    router_compatible_zero_cost: bool = True           # a local model costs nothing per token
+    router_claude_cli: str = "claude"
+    router_codex_cli: str = "codex"
+    router_timeout_s: float = Field(default=60.0, gt=0)
+    router_breaker_threshold: int = Field(default=3, ge=1)
+    router_breaker_cooldown_s: float = Field(default=60.0, gt=0)
+    router_daily_budget_usd: float = Field(default=10.0, ge=0)
+    router_price_table: Path | None = None
+
+    # --- trading cycle ---------------------------------------------------------------
+    paper_starting_cash: float = Field(default=100_000.0, gt=0)
+    paper_slippage_bps: float = Field(default=2.0, ge=0, le=500)
+    paper_commission_per_share: float = Field(default=0.005, ge=0)
+    paper_commission_min: float = Field(default=1.0, ge=0)
+    signature_timeout_s: float = Field(default=120.0, gt=0)
+    optimizer_hour_utc: int = Field(default=22, ge=0, le=23)   # the nightly postmortem
+
+    # --- watchdog -----------------------------------------------------------------------
+    # Timings only: the limits themselves (drawdown, daily loss) are constants in code.
+    watchdog_interval_s: float = Field(default=1.0, gt=0)
+    broker_stale_s: float = Field(default=5.0, gt=0)
+    market_data_stale_s: float = Field(default=600.0, gt=0)   # daily replays and closed markets are slow
+    backlog_age_s: float = Field(default=300.0, gt=0)
+    max_margin_utilisation: float = Field(default=1.0, gt=0)   # gross exposure / equity
+    page_webhook_url: str | None = None                        # generic JSON POST, or a Telegram sendMessage URL
+    page_telegram_chat_id: str | None = None
+
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("router_routes")
+    @classmethod
+    def _known_routes(cls, routes: list[str]) -> list[str]:
+        unknown = [r for r in routes if r not in ROUTES]
+        if unknown:
+            raise ValueError(f"unknown route {unknown[0]!r}; known routes: {', '.join(ROUTES)}")
+        if not routes:
+            raise ValueError("at least one route is needed (offline needs no model)")
+        return routes
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, file_secret_settings]
+        path = _config_file()
+        if path.exists():
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "settings"
+    if err["type"] == "extra_forbidden":  # only the YAML file can carry a name we do not know
+        return f"unknown setting {loc!r} in {_config_file()}"
+    env = loc.upper() if loc.upper() == "DATABASE_URL" else f"BRAIN_{loc.upper()}"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid setting {env}: {err['msg']}{more}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; a bad value raises ConfigError with one line naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    except Exception as exc:  # a YAML file that does not parse
+        raise ConfigError(f"cannot read config file {_config_file()}: {exc}".splitlines()[0]) from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Database access: where the server is, which role connects, migrations."""

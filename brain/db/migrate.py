@@ -1,0 +1,61 @@
+"""Run the alembic migrations in migrations/ against an admin URL."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import migrations
+from brain.db.urls import psycopg_conninfo
+
+
+def _config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    # alembic's config is ConfigParser-based: '%' must be doubled.
+    cfg.set_main_option("sqlalchemy.url", psycopg_conninfo(url).replace("postgresql://", "postgresql+psycopg://", 1).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(_config(url), revision)
+
+
+def current(url: str) -> str | None:
+    import psycopg
+
+    with psycopg.connect(psycopg_conninfo(url)) as conn:
+        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()[0]
+        if not exists:
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return row[0] if row else None
+
+
+def set_role_passwords(url: str) -> list[str]:
+    """ALTER ROLE ... PASSWORD for each role whose BRAIN_<ROLE>_DB_PASSWORD is set."""
+    import os
+
+    import psycopg
+    from psycopg import sql
+
+    from brain.db.urls import ROLE_USERS
+    from brain.errors import ConfigError
+
+    done = []
+    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
+        for role, user in ROLE_USERS.items():
+            password = os.environ.get(f"BRAIN_{role.upper()}_DB_PASSWORD")
+            if not password:
+                raise ConfigError(f"BRAIN_{role.upper()}_DB_PASSWORD is not set")
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
+            done.append(user)
+    return done

@@ -1,0 +1,30 @@
+"""One exception base for every error a user can cause; its message is one line."""
+
+
+class BrainError(Exception):
+    """Something went wrong in the trading brain."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class ConfigError(BrainError):
+    """The configuration is invalid."""
+
+
+class DatabaseUnavailable(BrainError):
+    """The database cannot be reached."""
+
+
+class PayloadInvalid(BrainError):
+    """A message payload does not validate against its topic's model."""
+
+
+class UnknownTopic(BrainError):
+    """No payload model is registered for this topic."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a log or an operator: its first line, or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,42 @@
+"""Heartbeats in app_state: `heartbeat:<name>` rows whose updated_at the watchdog reads.
+
+Names in use: brain, broker, watchdog, market_data. The age is computed by the database
+clock on both sides, so clock skew between processes never fakes a fresh beat.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+BEAT = """
+INSERT INTO app_state (key, value, updated_at) VALUES ($1, $2::jsonb, clock_timestamp())
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+"""
+BEAT_SYNC = BEAT.replace("$1", "%s").replace("$2", "%s")
+AGES = """
+SELECT substr(key, 11) AS name, extract(epoch FROM clock_timestamp() - updated_at) AS age_s, value
+  FROM app_state WHERE key LIKE 'heartbeat:%'
+"""
+
+
+def _key(name: str) -> str:
+    return f"heartbeat:{name}"
+
+
+async def beat(conn_or_pool: Any, name: str, info: dict | None = None) -> None:
+    """Record that `name` is alive now (asyncpg connection or pool)."""
+    await conn_or_pool.execute(BEAT, _key(name), json.dumps(info or {}))
+
+
+def beat_sync(conn: Any, name: str, info: dict | None = None) -> None:
+    """The same for a psycopg connection."""
+    conn.execute(BEAT_SYNC, (_key(name), json.dumps(info or {})))
+
+
+async def ages(conn_or_pool: Any) -> dict[str, float]:
+    """Seconds since each heartbeat, by name."""
+    return {r["name"]: float(r["age_s"]) for r in await conn_or_pool.fetch(AGES)}
+
+
+def ages_sync(conn: Any) -> dict[str, float]:
+    return {name: float(age) for name, age, _value in conn.execute(AGES).fetchall()}

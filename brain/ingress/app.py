@@ -1,0 +1,139 @@
+"""The FastAPI app: ingress endpoints, health, metrics, and the read-only dashboard."""
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+import asyncpg
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from brain.bus import Bus
+from brain.config import Settings
+from brain.heartbeat import beat
+from brain.ingress.models import BarIn, ContextIn, FillIn, HeartbeatIn
+from brain.market.bars import Bar, BarRejected, check_bar
+
+MAX_BODY = 64 * 1024
+
+
+def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus) -> FastAPI:
+    app = FastAPI(title="Trading brain ingress", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    token = settings.ingress_token
+
+    def authorised(request: Request) -> None:
+        if token is None:
+            return  # only possible on loopback: the server refuses to bind wider without a token
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "missing or wrong bearer token")
+
+    @app.middleware("http")
+    async def limit_size(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse({"detail": f"body larger than {MAX_BODY} bytes"}, status_code=413)
+        if request.method == "POST" and length is None:
+            body = await request.body()
+            if len(body) > MAX_BODY:
+                return JSONResponse({"detail": f"body larger than {MAX_BODY} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError):
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+        return JSONResponse({"detail": f"{field}: {err['msg']}", "field": field}, status_code=422)
+
+    async def once(conn, endpoint: str, client_id: str) -> dict | None:
+        """The stored response when this client id was already handled (idempotent resend)."""
+        raw = await conn.fetchval("SELECT response::text FROM ingress_receipts WHERE endpoint = $1 AND client_id = $2",
+                                  endpoint, client_id)
+        return None if raw is None else {**json.loads(raw), "duplicate": True}
+
+    async def receipt(conn, endpoint: str, client_id: str, response: dict) -> dict:
+        await conn.execute("INSERT INTO ingress_receipts (endpoint, client_id, response) VALUES ($1, $2, $3::jsonb)",
+                           endpoint, client_id, json.dumps(response, default=str))
+        return response
+
+    @app.post("/v1/bars", dependencies=[Depends(authorised)])
+    async def post_bar(body: BarIn) -> dict[str, Any]:
+        bar = Bar(symbol=body.symbol, ts=body.ts, open=body.open, high=body.high, low=body.low, close=body.close,
+                  volume=body.volume, source="ingress")
+        async with pool.acquire() as conn, conn.transaction():
+            if (seen := await once(conn, "bars", body.client_id)) is not None:
+                return seen
+            latest = await conn.fetchval("SELECT max(ts) FROM bars WHERE symbol = $1", bar.symbol)
+            try:
+                check_bar(bar, latest)
+            except BarRejected as exc:
+                raise HTTPException(422, f"bar rejected: {exc}") from None
+            await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume, source) "
+                               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'ingress')", bar.symbol, bar.ts, bar.open,
+                               bar.high, bar.low, bar.close, bar.volume)
+            message_id = await bus.publish("market.bar", bar, from_agent="ingress", conn=conn,
+                                           correlation_id=f"{bar.symbol}@{bar.ts.isoformat()}")
+            await beat(conn, "market_data", {"symbol": bar.symbol, "bar": bar.ts.isoformat()})
+            return await receipt(conn, "bars", body.client_id, {"stored": True, "message_id": message_id})
+
+    @app.post("/v1/heartbeat", dependencies=[Depends(authorised)])
+    async def post_heartbeat(body: HeartbeatIn) -> dict[str, Any]:
+        await beat(pool, "broker", {"source": body.source, "client_id": body.client_id})
+        return {"stored": True}
+
+    @app.post("/v1/fills", dependencies=[Depends(authorised)])
+    async def post_fill(body: FillIn) -> dict[str, Any]:
+        async with pool.acquire() as conn, conn.transaction():
+            if (seen := await once(conn, "fills", body.client_id)) is not None:
+                return seen
+            order = await conn.fetchrow("SELECT id, symbol, side FROM orders WHERE client_order_id = $1",
+                                        body.client_order_id)
+            if order is None:
+                raise HTTPException(404, f"client_order_id: no order {body.client_order_id}")
+            await conn.execute("INSERT INTO fills (order_id, client_order_id, broker_fill_id, symbol, side, qty, price, "
+                               "commission, filled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                               "ON CONFLICT (broker_fill_id) DO NOTHING", order["id"], body.client_order_id,
+                               body.broker_fill_id, order["symbol"], order["side"], body.qty, body.price,
+                               body.commission, body.ts)
+            return await receipt(conn, "fills", body.client_id, {"stored": True})
+
+    @app.post("/v1/context", dependencies=[Depends(authorised)])
+    async def post_context(body: ContextIn) -> dict[str, Any]:
+        async with pool.acquire() as conn, conn.transaction():
+            if (seen := await once(conn, "context", body.client_id)) is not None:
+                return seen
+            note_id = await conn.fetchval("INSERT INTO context_notes (source, symbol, title, body) "
+                                          "VALUES ($1, $2, $3, $4) RETURNING id", body.source, body.symbol,
+                                          body.title, body.body)
+            return await receipt(conn, "context", body.client_id, {"stored": True, "note_id": note_id})
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    async def readyz():
+        problems = []
+        try:
+            age = await pool.fetchval("SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state "
+                                      "WHERE key = 'heartbeat:watchdog'")
+        except (OSError, asyncpg.PostgresError) as exc:
+            return JSONResponse({"ready": False, "problems": [f"database: {exc}"]}, status_code=503)
+        if age is None or age > settings.heartbeat_stale_s:
+            problems.append("watchdog not seen recently")
+        if bus.failed is not None or bus.listener is None or not bus.listener.connected.is_set():
+            problems.append("bus consumers are not listening")
+        return JSONResponse({"ready": not problems, "problems": problems}, status_code=503 if problems else 200)
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        from brain.ingress.metrics import render
+
+        return PlainTextResponse(await render(pool), media_type="text/plain; version=0.0.4")
+
+    from brain.dashboard.routes import mount
+
+    mount(app, pool, authorised)
+    return app

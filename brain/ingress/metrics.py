@@ -1,0 +1,58 @@
+"""Prometheus metrics, read from the database at scrape time (so the watchdog's halts, the
+ledger and the bus are reported whoever wrote them)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+
+async def render(pool) -> str:
+    backlog = await pool.fetch("SELECT consumer, pending, working, dead, untaken, coalesce(oldest_waiting_s, 0) "
+                               "FROM bus_backlog")
+    cycles = await pool.fetch("SELECT outcome, count(*) FROM agent_journal WHERE kind = 'cycle' GROUP BY 1")
+    calls = await pool.fetch("SELECT route, outcome, count(*), coalesce(sum(cost_usd), 0)::float8 "
+                             "FROM llm_cost_ledger GROUP BY 1, 2")
+    breakers = await pool.fetch("SELECT substr(key, 9), value->>'state' FROM app_state WHERE key LIKE 'breaker:%'")
+    halt = await pool.fetchval("SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL")
+    hop = await pool.fetchrow("""SELECT coalesce(avg(extract(epoch FROM d.done_at - m.created_at)), 0)::float8
+                                   FROM agent_deliveries d JOIN agent_messages m ON m.id = d.message_id
+                                  WHERE d.state = 'done' AND d.done_at > now() - interval '5 minutes'""")
+
+    class Snapshot:
+        def collect(self):
+            g = GaugeMetricFamily("brain_bus_backlog", "Deliveries waiting per consumer and state",
+                                  labels=["consumer", "state"])
+            age = GaugeMetricFamily("brain_bus_oldest_waiting_seconds", "Age of the oldest waiting message",
+                                    labels=["consumer"])
+            for consumer, pending, working, dead, untaken, oldest in backlog:
+                for state, n in (("pending", pending), ("working", working), ("dead", dead), ("untaken", untaken)):
+                    g.add_metric([consumer, state], n)
+                age.add_metric([consumer], float(oldest))
+            yield g
+            yield age
+            yield GaugeMetricFamily("brain_bus_hop_seconds", "Mean publish-to-done time over 5 minutes",
+                                    value=hop[0])
+            c = GaugeMetricFamily("brain_cycles", "Trading cycles by outcome", labels=["outcome"])
+            for outcome, n in cycles:
+                c.add_metric([outcome], n)
+            yield c
+            m = GaugeMetricFamily("brain_model_calls", "Model call attempts", labels=["route", "outcome"])
+            cost = GaugeMetricFamily("brain_model_cost_usd", "Model spend in USD", labels=["route"])
+            spend: dict[str, float] = {}
+            for route, outcome, n, usd in calls:
+                m.add_metric([route, outcome], n)
+                spend[route] = spend.get(route, 0.0) + usd
+            for route, usd in spend.items():
+                cost.add_metric([route], usd)
+            yield m
+            yield cost
+            b = GaugeMetricFamily("brain_breaker_open", "1 when a route's breaker is open or half-open",
+                                  labels=["route"])
+            for route, state in breakers:
+                b.add_metric([route], 0 if state == "closed" else 1)
+            yield b
+            yield GaugeMetricFamily("brain_halt_level", "Highest active halt level (0 = none)", value=halt)
+
+    registry = CollectorRegistry()
+    registry.register(Snapshot())
+    return generate_latest(registry).decode()

@@ -1,0 +1,62 @@
+"""Request bodies. Every field is checked here; a bad body is a 422 naming the field."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ID = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+class BarIn(Strict):
+    client_id: str = ID
+    symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-_/]+$")
+    ts: datetime
+    open: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    close: float = Field(gt=0)
+    volume: float = Field(ge=0)
+
+    _f = field_validator("open", "high", "low", "close", "volume")(_finite)
+
+    @field_validator("ts")
+    @classmethod
+    def _aware(cls, ts: datetime) -> datetime:
+        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+class HeartbeatIn(Strict):
+    client_id: str = ID
+    source: str = Field(default="bridge", max_length=64)
+
+
+class FillIn(Strict):
+    client_id: str = ID
+    client_order_id: str = ID
+    broker_fill_id: str = ID
+    qty: float = Field(gt=0)
+    price: float = Field(gt=0)
+    commission: float = Field(default=0.0, ge=0)
+    ts: datetime
+
+    _f = field_validator("qty", "price", "commission")(_finite)
+
+
+class ContextIn(Strict):
+    client_id: str = ID
+    source: str = Field(min_length=1, max_length=64)
+    symbol: str | None = Field(default=None, max_length=32)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=20_000)

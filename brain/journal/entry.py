@@ -1,0 +1,98 @@
+"""Journal entries: rendering, atomic files, and the agent_journal row."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+INSERT = """INSERT INTO agent_journal (created_at, kind, correlation_id, symbol, outcome, title, body_md, facts, file_path)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING id"""
+INSERT_SYNC = re.sub(r"\$(\d)", "%s", INSERT)
+
+
+class JournalEntry(BaseModel):
+    kind: str                                  # cycle, halt, resume, optimizer, apply, ...
+    outcome: str                               # filled, veto, skip, expired, halted, error, ...
+    title: str
+    symbol: str | None = None
+    correlation_id: str | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    sections: list[tuple[str, str]] = []       # (heading, markdown body)
+    facts: dict[str, Any] = {}
+
+
+def render_markdown(entry: JournalEntry) -> str:
+    head = [f"# {entry.title}", "",
+            f"- when: {entry.created_at.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC",
+            f"- kind: {entry.kind}", f"- outcome: **{entry.outcome}**"]
+    if entry.symbol:
+        head.append(f"- symbol: {entry.symbol}")
+    if entry.correlation_id:
+        head.append(f"- cycle: `{entry.correlation_id}`")
+    body = ["\n".join(head)]
+    for heading, text in entry.sections:
+        body.append(f"## {heading}\n\n{text.strip()}")
+    return "\n\n".join(body) + "\n"
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", part)[:40] or "_"
+
+
+def write_entry_file(context_dir: Path, entry: JournalEntry, text: str | None = None) -> Path:
+    """Write the entry under journal/YYYY-MM-DD/ atomically: a temp file in the same folder,
+    flushed to disk, then renamed, so a crash leaves either the whole file or none."""
+    when = entry.created_at.astimezone(timezone.utc)
+    folder = context_dir / "journal" / f"{when:%Y-%m-%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{when:%H-%M-%S}-{_safe(entry.symbol or 'ALL')}-{_safe(entry.outcome)}"
+    text = render_markdown(entry) if text is None else text
+    # Not named *.md: a temp file a crash leaves behind must never look like an entry.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".partial")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        n = 1
+        target = folder / f"{stem}.md"
+        while True:
+            try:
+                os.link(tmp, target)  # never overwrites: a name collision takes the next suffix
+                break
+            except FileExistsError:
+                n += 1
+                target = folder / f"{stem}-{n}.md"
+        os.unlink(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def _row(entry: JournalEntry, body: str, path: Path) -> tuple:
+    return (entry.created_at, entry.kind, entry.correlation_id, entry.symbol, entry.outcome, entry.title, body,
+            json.dumps(entry.facts, default=str), str(path))
+
+
+async def record_entry(conn, context_dir: Path, entry: JournalEntry) -> int:
+    """File and row (asyncpg connection). The file comes first: a row never points at nothing."""
+    import asyncio
+
+    body = render_markdown(entry)
+    path = await asyncio.to_thread(write_entry_file, context_dir, entry, body)  # fsync off the event loop
+    return await conn.fetchval(INSERT, *_row(entry, body, path))
+
+
+def record_entry_sync(conn, context_dir: Path, entry: JournalEntry) -> int:
+    """The same for a psycopg connection."""
+    body = render_markdown(entry)
+    path = write_entry_file(context_dir, entry, body)
+    return conn.execute(INSERT_SYNC, _row(entry, body, path)).fetchone()[0]

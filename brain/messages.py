@@ -1,0 +1,63 @@
+"""Typed bus payloads: one pydantic model per topic, validated on publish and on consume.
+
+Modules that own a topic register its model here with `topic(...)`; the bus refuses to
+publish or hand over a payload that does not validate. Pure data, no I/O.
+"""
+from __future__ import annotations
+
+from typing import Any, NewType, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from brain.errors import PayloadInvalid, UnknownTopic
+
+MessageId = NewType("MessageId", int)
+DeliveryId = NewType("DeliveryId", int)
+
+Model = TypeVar("Model", bound=type[BaseModel])
+
+_TOPICS: dict[str, type[BaseModel]] = {}
+
+
+class Payload(BaseModel):
+    """Base for bus payloads: strict about unknown fields so typos are caught at publish."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def topic(name: str):
+    """Class decorator registering a payload model for a topic."""
+
+    def register(model: Model) -> Model:
+        existing = _TOPICS.get(name)
+        if existing is not None and existing.__qualname__ != model.__qualname__:
+            raise ValueError(f"topic {name!r} already registered to {existing.__qualname__}")
+        _TOPICS[name] = model
+        return model
+
+    return register
+
+
+def model_for(name: str) -> type[BaseModel]:
+    try:
+        return _TOPICS[name]
+    except KeyError:
+        raise UnknownTopic(f"no payload model registered for topic {name!r}") from None
+
+
+def registered_topics() -> list[str]:
+    return sorted(_TOPICS)
+
+
+def validate(name: str, payload: BaseModel | dict[str, Any]) -> BaseModel:
+    """The payload as its topic's model; PayloadInvalid with one line when it does not fit."""
+    model = model_for(name)
+    if isinstance(payload, model):
+        return payload
+    data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        raise PayloadInvalid(f"{name}: {loc}: {err['msg']}") from None

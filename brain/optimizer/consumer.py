@@ -1,0 +1,40 @@
+"""The optimizer inside the brain: runs on request (brainctl optimize) and nightly."""
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta, timezone
+
+from pydantic import Field
+
+from brain.bus import Bus, Delivery
+from brain.messages import Payload, topic
+from brain.optimizer.run import run_optimizer
+
+
+@topic("optimizer.request")
+class OptimizerRequest(Payload):
+    day: date
+    days: int = Field(default=1, ge=1, le=366)
+    requested_by: str
+
+
+def make_handler(ctx):
+    async def handle(d: Delivery) -> None:
+        await run_optimizer(ctx.pool, ctx.router, ctx.skills, ctx.context_dir, d.payload.day, d.payload.days)
+
+    return handle
+
+
+async def nightly(bus: Bus, hour_utc: int) -> None:
+    """At the configured hour, ask for yesterday's report unless one exists."""
+    while True:
+        now = datetime.now(timezone.utc)
+        run_at = now.replace(hour=hour_utc, minute=0, second=0, microsecond=0)
+        if run_at <= now:
+            run_at += timedelta(days=1)
+        await asyncio.sleep((run_at - now).total_seconds())
+        yesterday = (run_at - timedelta(days=1)).date()
+        if not await bus.pool.fetchval("SELECT EXISTS (SELECT 1 FROM optimizer_reports WHERE period_start = $1)",
+                                       yesterday):
+            await bus.publish("optimizer.request", OptimizerRequest(day=yesterday, requested_by="schedule"),
+                              from_agent="scheduler")

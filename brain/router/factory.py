@@ -1,0 +1,45 @@
+"""Build the router the settings describe."""
+from __future__ import annotations
+
+import asyncpg
+
+from brain.config import Settings
+from brain.router.prices import DEFAULT_TABLE, PriceTable
+from brain.router.router import Router
+from brain.router.routes import OfflineRoute, Route
+
+
+def build_routes(settings: Settings) -> list[Route]:
+    routes: list[Route] = []
+    for name in settings.router_routes:
+        if name == "offline":
+            routes.append(OfflineRoute())
+        elif name == "anthropic":
+            from brain.router.api_routes import AnthropicRoute
+
+            # The SDK reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself.
+            routes.append(AnthropicRoute(settings.router_anthropic_model, settings.router_timeout_s))
+        elif name == "openai":
+            from brain.router.api_routes import OpenAIRoute
+
+            routes.append(OpenAIRoute("openai", settings.router_openai_model, settings.router_timeout_s))
+        elif name == "compatible":
+            from brain.router.api_routes import OpenAIRoute
+
+            routes.append(OpenAIRoute("compatible", settings.router_compatible_model, settings.router_timeout_s,
+                                      base_url=settings.router_compatible_base_url,
+                                      zero_cost=settings.router_compatible_zero_cost))
+        elif name in ("claude_cli", "codex_cli"):
+            from brain.router.cli_routes import ClaudeCliRoute, CodexCliRoute
+
+            routes.append(ClaudeCliRoute(settings.router_claude_cli, settings.router_anthropic_model,
+                                         settings.router_timeout_s) if name == "claude_cli" else
+                          CodexCliRoute(settings.router_codex_cli, settings.router_openai_model,
+                                        settings.router_timeout_s))
+    return routes
+
+
+def build_router(settings: Settings, pool: asyncpg.Pool, philosophy: str) -> Router:
+    return Router(pool, build_routes(settings), philosophy, PriceTable(settings.router_price_table or DEFAULT_TABLE),
+                  settings.router_breaker_threshold, settings.router_breaker_cooldown_s,
+                  settings.router_daily_budget_usd)

@@ -1,0 +1,12 @@
+-- name: record
+INSERT INTO llm_cost_ledger (agent, skill, skill_hash, correlation_id, route, model, input_tokens,
+                             output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, latency_ms,
+                             outcome, error_class, error_detail)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+
+-- name: spent_today
+SELECT coalesce(sum(cost_usd), 0)::float8 FROM llm_cost_ledger WHERE created_at >= date_trunc('day', now())
+
+-- name: save_breaker
+INSERT INTO app_state (key, value, updated_at) VALUES ('breaker:' || $1, $2::jsonb, clock_timestamp())
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at

@@ -1,0 +1,46 @@
+"""The price table: cost of a call from its token counts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from brain.errors import ConfigError
+
+DEFAULT_TABLE = Path(__file__).with_name("prices.yaml")
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0          # uncached input
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+class PriceTable:
+    def __init__(self, path: Path = DEFAULT_TABLE) -> None:
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"price table {path}: {str(exc).splitlines()[0]}") from None
+        self.models: dict[str, list[dict]] = {}
+        for model, entries in (raw or {}).get("models", {}).items():
+            for e in entries:
+                missing = {"effective", "input", "output", "cache_write", "cache_read"} - set(e)
+                if missing:
+                    raise ConfigError(f"price table {path}: {model} lacks {', '.join(sorted(missing))}")
+            self.models[model] = sorted(entries, key=lambda e: e["effective"])
+
+    def cost(self, model: str, usage: Usage, on: date | None = None) -> float | None:
+        """USD for the call, or None when the model is not in the table."""
+        entries = self.models.get(model)
+        if not entries:
+            return None
+        on = on or date.today()
+        current = [e for e in entries if e["effective"] <= on] or entries[:1]
+        p = current[-1]
+        return (usage.input_tokens * p["input"] + usage.output_tokens * p["output"]
+                + usage.cache_read_tokens * p["cache_read"] + usage.cache_write_tokens * p["cache_write"]) / 1e6

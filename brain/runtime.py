@@ -1,0 +1,139 @@
+"""Assemble the running brain: pool, bus, skills, router, broker, agents, heartbeats."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from brain.agents import graph
+from brain.agents.context import AgentContext
+from brain.agents.executor import expire_stale_proposals
+from brain.agents.offline_rules import register_all as register_offline_rules
+from brain.broker.paper import PaperBroker, PaperCosts
+from brain.bus import Bus
+from brain.config import Settings
+from brain.db.connect import create_pool
+from brain.errors import BrainError
+from brain.heartbeat import beat
+from brain.router.factory import build_router
+from brain.skills.registry import SkillRegistry
+
+log = logging.getLogger("brain")
+
+
+@dataclass
+class Brain:
+    settings: Settings
+    pool: asyncpg.Pool
+    bus: Bus
+    ctx: AgentContext
+    skills: SkillRegistry
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: BaseException | None = None
+    http: object | None = None
+    http_task: asyncio.Task | None = None
+
+    def spawn(self, coro, name: str) -> asyncio.Task:
+        """A registered background task; one that dies stops the brain (better down and
+        noticed by the watchdog than up and silently deaf)."""
+        task = asyncio.ensure_future(coro)
+
+        def done(t: asyncio.Task) -> None:
+            if t.cancelled() or self.stopping.is_set():
+                return
+            if t.exception() is not None:
+                log.error("%s died: %r; stopping the brain", name, t.exception())
+                self.failure = t.exception()
+            self.stopping.set()
+
+        task.add_done_callback(done)
+        self.tasks.append(task)
+        return task
+
+    async def start(self) -> None:
+        await self.bus.start()
+        self.spawn(self._heartbeats(), "heartbeat")
+        self.spawn(self._persist_skills(), "skill recorder")
+        self.spawn(expire_stale_proposals(self.bus, self.settings.signature_timeout_s), "proposal expiry")
+        self.spawn(self._watch_bus(), "bus")
+        self.spawn(self.ctx.router.flush_forever(), "ledger writer")
+        from brain.optimizer.consumer import nightly
+
+        self.spawn(nightly(self.bus, self.settings.optimizer_hour_utc), "nightly optimizer")
+        if self.settings.ingress_port:
+            from brain.ingress.serve import make_server
+
+            self.http = make_server(self.settings, self.pool, self.bus)
+            self.http_task = self.spawn(self.http.serve(), "ingress")
+
+    async def _heartbeats(self) -> None:
+        info = {"pid": os.getpid()}
+        while True:
+            await beat(self.pool, "brain", info)
+            # The paper broker lives in this process: its heartbeat is this process being able
+            # to reach its book. A broker with its own connection beats from its own loop.
+            await beat(self.pool, "broker", {"broker": "paper", "pid": os.getpid()})
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+
+    async def _persist_skills(self) -> None:
+        while True:
+            async with self.pool.acquire() as conn:
+                await self.skills.persist(conn)
+            await asyncio.sleep(0.5)
+
+    async def _watch_bus(self) -> None:
+        await self.bus.wait_stopped()
+        if self.bus.failed is not None:
+            raise self.bus.failed
+
+    async def close(self) -> None:
+        self.stopping.set()
+        if self.http is not None:
+            self.http.should_exit = True  # let it close its socket before the rest is cancelled
+            await asyncio.wait({self.http_task}, timeout=5)
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.bus.stop()
+        await self.ctx.router.flush_ledger()
+        async with self.pool.acquire() as conn:
+            await self.skills.persist(conn)
+        self.skills.stop()
+        await self.pool.close()
+
+
+async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = True,
+                     watch_skills: bool = True) -> Brain:
+    philosophy_path = settings.context_dir / "philosophy.md"
+    if not philosophy_path.exists():
+        raise BrainError(f"doctrine not found: {philosophy_path} (set BRAIN_CONTEXT_DIR)")
+    skills = SkillRegistry(settings.skills_dir)
+    skills.load_all()
+    missing = {"regime", "strategist", "risk-gate", "fact-checker", "double-checker"} - set(skills.names())
+    if missing:
+        raise BrainError(f"skills missing or invalid under {settings.skills_dir}: {', '.join(sorted(missing))}")
+    if settings.ingress_port:
+        from brain.ingress.serve import check_binding
+
+        check_binding(settings)  # before anything starts: a misconfiguration stops here
+    if watch_skills:
+        skills.start()
+    register_offline_rules()
+    pool = await create_pool(app_url, min_size=2, max_size=12)
+    bus = Bus(pool, settings=settings, listen_url=app_url)
+    broker = PaperBroker(starting_cash=settings.paper_starting_cash,
+                         costs=PaperCosts(settings.paper_slippage_bps, settings.paper_commission_per_share,
+                                          settings.paper_commission_min))
+    async with pool.acquire() as conn:
+        await broker.ensure_account(conn)
+        for problem in await broker.reconcile(conn):
+            log.warning("reconcile: %s", problem)
+    router = build_router(settings, pool, philosophy_path.read_text())
+    ctx = AgentContext(pool, router, skills, broker, settings, Path(settings.context_dir))
+    graph.register(bus, ctx, require_watchdog=require_watchdog)
+    return Brain(settings, pool, bus, ctx, skills)

@@ -1,0 +1,1 @@
+"""Deterministic signals: indicators, the computed regime, the composite score. No I/O."""

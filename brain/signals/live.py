@@ -1,0 +1,30 @@
+"""Signals for live bars (ingress, a broker feed): on each market.bar, recompute the
+indicators over the symbol's trailing history and publish market.state. The replay feed
+computes its states itself, in one pass, and addresses its bars to no consumer."""
+from __future__ import annotations
+
+import pandas as pd
+
+from brain.agents.topics import correlation_for
+from brain.bus import Delivery, Outgoing
+from brain.signals.indicators import compute
+from brain.signals.state import build_state
+
+HISTORY_BARS = 400   # enough for a year's percentiles plus the warm-up
+TRAILING = """SELECT ts, open, high, low, close, volume FROM (
+    SELECT ts, open, high, low, close, volume FROM bars WHERE symbol = $1 AND ts <= $2 ORDER BY ts DESC LIMIT $3) b
+ ORDER BY ts"""
+
+
+def make_handler(pool):
+    async def handle(d: Delivery) -> list[Outgoing]:
+        bar = d.payload
+        rows = await pool.fetch(TRAILING, bar.symbol, bar.ts, HISTORY_BARS)
+        frame = pd.DataFrame([dict(r) for r in rows]).set_index("ts").astype(float)
+        state = build_state(bar, compute(frame).iloc[-1].to_dict())
+        if state is None:
+            return []  # still warming up: no cycle for this bar
+        return [d.reply("market.state", state, from_agent="signals")
+                if d.correlation_id else Outgoing("market.state", state, "signals", correlation_for(bar.symbol, bar.ts))]
+
+    return handle

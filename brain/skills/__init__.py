@@ -1,0 +1,1 @@
+"""Markdown skills: each agent's prompt, operator-edited and hot-reloaded."""

@@ -1,0 +1,135 @@
+"""The live set of skills: loaded at start, reloaded on every file change.
+
+An edit is in effect on the next model call. An edit that does not parse keeps the last
+good version and is reported (one log line naming the file and the problem, and a row in
+skill_rejections); the service never stops for it. Editors that save by writing a temp
+file and renaming it, or that write twice, produce several events: every event triggers a
+re-read of the whole file, and an unchanged hash is not a new version.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+
+from brain.errors import BrainError
+from brain.skills.parse import SkillInvalid, parse_skill
+from brain.skills.skill import Skill
+
+log = logging.getLogger("brain.skills")
+
+
+CHANGES = {"created", "modified", "moved", "deleted", "closed"}
+
+
+class UnknownSkill(BrainError):
+    """No skill with this name is loaded."""
+
+
+class SkillRegistry:
+    def __init__(self, skills_dir: Path) -> None:
+        self.dir = skills_dir
+        self._skills: dict[str, Skill] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._observer = None
+        # (kind, payload) rows waiting to be written to the database by the service.
+        self.records: queue.SimpleQueue[tuple[str, tuple]] = queue.SimpleQueue()
+
+    # ------------------------------------------------------------------ reading
+    def get(self, name: str) -> Skill:
+        with self._lock:
+            try:
+                return self._skills[name]
+            except KeyError:
+                raise UnknownSkill(f"no skill named {name!r} under {self.dir}") from None
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._skills)
+
+    def errors(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._errors)
+
+    # ------------------------------------------------------------------ loading
+    def load_all(self) -> None:
+        if not self.dir.is_dir():
+            raise BrainError(f"skills folder not found: {self.dir}")
+        for path in sorted(self.dir.glob("*/SKILL.md")):
+            self.reload(path)
+
+    def reload(self, path: Path) -> None:
+        name = path.parent.name
+        if not path.exists():
+            with self._lock:
+                gone = self._skills.pop(name, None)
+            if gone is not None:
+                log.warning("skill %s deleted (%s); calls to it now fail until it is restored", name, path)
+                self.records.put(("rejection", (name, str(path), "skill file deleted")))
+            return
+        try:
+            skill = parse_skill(path)
+        except SkillInvalid as exc:
+            with self._lock:
+                self._errors[str(path)] = str(exc)
+                kept = name in self._skills
+            log.error("skill edit rejected, %s: %s", "keeping the last good version" if kept else "not loaded", exc)
+            self.records.put(("rejection", (name, str(path), str(exc))))
+            return
+        with self._lock:
+            self._errors.pop(str(path), None)
+            current = self._skills.get(name)
+            if current is not None and current.content_hash == skill.content_hash:
+                return
+            self._skills[name] = skill
+        log.info("skill %s loaded (%s)", name, skill.content_hash[:12])
+        self.records.put(("version", (name, skill.content_hash, skill.text)))
+
+    # ------------------------------------------------------------------ watching
+    def start(self) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        registry = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event) -> None:
+                # Reading a file is an event too (opened, closed without writing): reacting to
+                # those would reload forever, since every reload reads the file.
+                if event.event_type not in CHANGES:
+                    return
+                for attr in ("src_path", "dest_path"):
+                    raw = getattr(event, attr, "") or ""
+                    path = Path(raw if isinstance(raw, str) else raw.decode())
+                    if path.name == "SKILL.md":
+                        registry.reload(path)
+                    elif event.is_directory and path.parent == registry.dir:
+                        registry.reload(path / "SKILL.md")
+
+        self._observer = Observer()
+        self._observer.schedule(Handler(), str(self.dir), recursive=True)
+        self._observer.daemon = True
+        self._observer.start()
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+
+    async def persist(self, conn) -> int:
+        """Write queued versions and rejections (asyncpg connection); returns rows written."""
+        written = 0
+        while True:
+            try:
+                kind, row = self.records.get_nowait()
+            except queue.Empty:
+                return written
+            if kind == "version":
+                await conn.execute("INSERT INTO skill_versions (name, content_hash, text) VALUES ($1, $2, $3)"
+                                   " ON CONFLICT (name, content_hash) DO NOTHING", *row)
+            else:
+                await conn.execute("INSERT INTO skill_rejections (name, path, error) VALUES ($1, $2, $3)", *row)
+            written += 1

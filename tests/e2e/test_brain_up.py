@@ -1,0 +1,63 @@
+"""`brain up --until-done`, the README's main command, as a user runs it: watchdog process,
+brain, replay of real bars, journal on disk, a summary, exit 0."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from tests.integration.cycle_support import context_dir
+
+
+@pytest.mark.slow
+def test_brain_up_until_done(db, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    ctx = context_dir(tmp_path)
+    env = db.env(home)
+    env.update(BRAIN_CONTEXT_DIR=str(ctx), BRAIN_SKILLS_DIR=str(REPO / "skills"), BRAIN_INGRESS_PORT="0")
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--until-done", "--start", "2013-01-02",
+                          "--symbols", "AAPL,MSFT"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Summary" in out.stdout and "cycles" in out.stdout and "max drawdown" in out.stdout
+    cycles = db.sql("SELECT count(*) FROM agent_journal WHERE kind = 'cycle'")[0][0]
+    states = db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'market.state'")[0][0]
+    assert states == 82 and states - 2 <= cycles <= states   # the last bars' orders may wait for a fill
+    files = list((ctx / "journal").glob("*/*.md"))
+    assert len(files) == cycles
+    assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'") == [(1,)]
+    # Every order went through three approvals.
+    unapproved = db.sql("""SELECT o.client_order_id FROM orders o WHERE o.intent = 'open'
+                             AND o.parent_client_order_id IS NULL AND (SELECT count(*) FROM agent_messages s
+                                 WHERE s.topic = 'trade.signature' AND s.correlation_id = o.correlation_id
+                                   AND s.payload->>'verdict' = 'approve') <> 3""")
+    assert unapproved == []
+    again = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--until-done", "--start", "2013-01-02",
+                            "--symbols", "AAPL,MSFT"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "82 already stored" in again.stdout, "a second run resumes, it does not replay"
+
+
+@pytest.mark.parametrize("var, value, message", [
+    ("BRAIN_BUS_LEASE_S", "abc", "brain: invalid setting BRAIN_BUS_LEASE_S: Input should be a valid number"),
+    ("BRAIN_ROUTER_ROUTES", '["gpt-9"]', "brain: invalid setting BRAIN_ROUTER_ROUTES: Value error, unknown route"),
+    ("BRAIN_INGRESS_PORT", "99999", "brain: invalid setting BRAIN_INGRESS_PORT"),
+])
+def test_bad_settings_stop_with_one_line(db, tmp_path, var, value, message):
+    env = db.env(tmp_path)
+    env[var] = value
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--until-done"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+
+
+def test_bad_arguments_and_yaml_config(db, tmp_path):
+    env = db.env(tmp_path)
+    bad = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--speed", "fast"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not a number: 'fast'" in bad.stderr
+    (tmp_path / "config.yaml").write_text("bus_lease_s: 12\nno_such_setting: 1\n")
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "db", "current"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "no_such_setting" in out.stderr and out.stderr.count("\n") == 1

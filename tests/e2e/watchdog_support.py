@@ -1,0 +1,56 @@
+"""Starting a real watchdog process against a test database."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def start_watchdog(db, home: Path, **settings) -> subprocess.Popen:
+    env = db.env(home)
+    ctx = home / "context"
+    ctx.mkdir(parents=True, exist_ok=True)
+    env.update(BRAIN_CONTEXT_DIR=str(ctx), BRAIN_WATCHDOG_INTERVAL_S="0.2")
+    env.update({f"BRAIN_{k.upper()}": str(v) for k, v in settings.items()})
+    log = open(home / "watchdog.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "watchdog_proc"], cwd=REPO, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    log.close()
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout}s")
+
+
+def beat(db, name: str) -> None:
+    db.sql("""INSERT INTO app_state (key, value, updated_at) VALUES (%s, '{}', clock_timestamp())
+              ON CONFLICT (key) DO UPDATE SET updated_at = clock_timestamp()""", (f"heartbeat:{name}",), role="app")
+
+
+def seed_account(db, equity: float = 100_000, hwm: float = 100_000) -> None:
+    db.sql("""INSERT INTO accounts (account, cash, equity, high_water_mark, day_start_equity, day)
+              VALUES ('paper', %s, %s, %s, %s, current_date)""", (equity, equity, hwm, equity), role="app")
+
+
+def active_halts(db) -> list[tuple]:
+    return db.sql("SELECT id, level, invariant FROM halts WHERE resumed_at IS NULL ORDER BY id")

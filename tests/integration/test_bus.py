@@ -1,0 +1,169 @@
+"""The durable bus against a real PostgreSQL: claims, fan-out, retries, dead letters, replay."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+
+from brain.bus import Bus, Reject
+from brain.errors import PayloadInvalid
+from tests.integration.bus_support import Ping, Pong, wait_until
+
+
+@pytest.fixture
+async def app_pool(db):
+    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=8)
+    yield pool
+    await pool.close()
+
+
+def make_bus(db, pool, brain_home, **overrides) -> Bus:
+    settings = db.settings(brain_home, bus_poll_interval_s=0.5, bus_backoff_base_s=0.05, **overrides)
+    return Bus(pool, settings=settings, listen_url=db.url("app"))
+
+
+async def test_two_workers_of_one_consumer_never_both_handle_a_message(db, app_pool, brain_home):
+    seen: list[int] = []
+
+    async def handler(d):
+        seen.append(d.payload.n)
+        await asyncio.sleep(0.001)
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="worker")]
+
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("worker", ["test.ping"], handler, batch=5, concurrency=4)
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(i) for i in range(300)])
+        await wait_until(lambda: _done(db, 300))
+    finally:
+        await bus.stop()
+    assert sorted(seen) == list(range(300)), "each message handled exactly once"
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic='test.pong'") == [(300,)]
+
+
+async def _done(db, n: int) -> bool:
+    return db.sql("SELECT count(*) FROM agent_deliveries WHERE state = 'done'")[0][0] >= n
+
+
+def _ping(i: int):
+    from brain.bus import Outgoing
+    return Outgoing("test.ping", Ping(n=i), "test", correlation_id=f"c{i}")
+
+
+async def test_fan_out_delivers_one_copy_per_subscriber(db, app_pool, brain_home):
+    got: dict[str, list[int]] = {"a": [], "b": []}
+
+    def collect(name):
+        async def handler(d):
+            got[name].append(d.payload.n)
+        return handler
+
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("a", ["test.ping"], collect("a"))
+    bus.consumer("b", ["test.ping"], collect("b"))
+    await bus.start()
+    try:
+        for i in range(20):
+            await bus.publish("test.ping", Ping(n=i), from_agent="test")
+        await wait_until(lambda: _done(db, 40))
+    finally:
+        await bus.stop()
+    assert sorted(got["a"]) == list(range(20)) and sorted(got["b"]) == list(range(20))
+
+
+async def test_failures_retry_with_backoff_then_dead_letter(db, app_pool, brain_home):
+    calls = 0
+
+    async def flaky(d):
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("boom")
+
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=3)
+    bus.consumer("flaky", ["test.ping"], flaky)
+    await bus.start()
+    try:
+        await bus.publish("test.ping", Ping(n=1), from_agent="test")
+        await wait_until(lambda: _state_is(db, "dead"), timeout=10)
+    finally:
+        await bus.stop()
+    assert calls == 3
+    [(attempts, error)] = db.sql("SELECT attempts, last_error FROM agent_deliveries")
+    assert attempts == 3 and "RuntimeError: boom" in error
+
+
+async def _state_is(db, state: str) -> bool:
+    return db.sql("SELECT count(*) FROM agent_deliveries WHERE state = %s", (state,))[0][0] > 0
+
+
+async def test_invalid_payload_is_dead_lettered_and_the_rest_flows(db, app_pool, brain_home):
+    handled: list[int] = []
+
+    async def handler(d):
+        handled.append(d.payload.n)
+
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("strict", ["test.ping"], handler)
+    await bus.start()
+    try:
+        # Written behind the bus's back (as a buggy producer would): it must not stop the consumer.
+        db.sql("""INSERT INTO agent_messages (topic, from_agent, payload)
+                  VALUES ('test.ping', 'rogue', '{"n": "not a number"}')""", role="app")
+        for i in range(5):
+            await bus.publish("test.ping", Ping(n=i), from_agent="test")
+        await wait_until(lambda: _done(db, 5))
+    finally:
+        await bus.stop()
+    assert sorted(handled) == list(range(5))
+    [(state, error)] = db.sql("""SELECT d.state, d.last_error FROM agent_deliveries d
+                                  JOIN agent_messages m ON m.id = d.message_id WHERE m.from_agent = 'rogue'""")
+    assert state == "dead" and "invalid payload" in error and "test.ping: n" in error
+
+
+async def test_reject_dead_letters_without_retry(db, app_pool, brain_home):
+    calls = 0
+
+    async def handler(d):
+        nonlocal calls
+        calls += 1
+        raise Reject("stale bar")
+
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("picky", ["test.ping"], handler)
+    await bus.start()
+    try:
+        await bus.publish("test.ping", Ping(n=1), from_agent="test")
+        await wait_until(lambda: _state_is(db, "dead"))
+    finally:
+        await bus.stop()
+    assert calls == 1
+    assert "rejected: stale bar" in db.sql("SELECT last_error FROM agent_deliveries")[0][0]
+
+
+async def test_publish_validates_and_joins_the_callers_transaction(db, app_pool, brain_home):
+    bus = make_bus(db, app_pool, brain_home)
+    with pytest.raises(PayloadInvalid, match="test.ping: n"):
+        await bus.publish("test.ping", {"n": "x"}, from_agent="test")
+    async with app_pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await bus.publish("test.ping", Ping(n=1), from_agent="test", conn=conn)
+        await tx.rollback()
+    await bus.stop()
+    assert db.sql("SELECT count(*) FROM agent_messages") == [(0,)]
+
+
+async def test_replay_reads_back_a_time_window(db, app_pool, brain_home):
+    bus = make_bus(db, app_pool, brain_home)
+    for i in range(3):
+        await bus.publish("test.ping", Ping(n=i), from_agent="test", correlation_id="cycle-1")
+    await bus.publish("test.pong", Pong(n=9, by="x"), from_agent="test")
+    await bus.stop()
+    now = datetime.now(timezone.utc)
+    rows = await bus.replay(now - timedelta(minutes=1), now + timedelta(seconds=1), topics=["test.ping"])
+    assert [r["payload"]["n"] for r in rows] == [0, 1, 2]
+    assert {r["correlation_id"] for r in rows} == {"cycle-1"}
+    assert await bus.replay(now + timedelta(seconds=5), now + timedelta(seconds=10)) == []

@@ -1,0 +1,171 @@
+"""The agents on real bars through the real bus: a filled path, a veto from each signer,
+a skip, no order without three approvals, none while halted, none twice."""
+from __future__ import annotations
+
+
+import pytest
+
+from brain.agents.topics import TradeProposal
+from tests.integration.cycle_support import outcome_of, publish_bar, start_brain, states
+
+
+@pytest.fixture
+async def brain(db, tmp_path):
+    b = await start_brain(db, tmp_path)
+    yield b
+    await b.close()
+
+
+def first(kind: str, rows):
+    for bar, state in rows:
+        if state is not None and (state.signalled_side is not None) == (kind == "signal"):
+            return bar, state
+    raise AssertionError("no such bar in the window")
+
+
+async def test_a_skip_and_a_placed_order_on_real_bars(brain, db):
+    rows = states("AAPL", "2013-01-02", "2013-01-31")
+    bar, state = first("quiet", rows)
+    assert await outcome_of(db, await publish_bar(brain, bar, state)) == "skip"
+    # AAPL on 2013-01-15: trending down, composite -0.59, a sell signal every signer approves.
+    bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+    assert state.signalled_side == "sell"
+    corr = await publish_bar(brain, bar, state)
+    assert await outcome_of(db, corr) == "placed"
+    [(coid, side, qty, stop)] = db.sql("SELECT client_order_id, side, qty, stop_price FROM orders "
+                                       "WHERE intent = 'open' AND correlation_id = %s", (corr,))
+    assert side == "sell" and qty >= 1
+    sigs = db.sql("SELECT payload->>'signer', payload->>'verdict' FROM agent_messages "
+                  "WHERE topic = 'trade.signature' AND correlation_id = %s ORDER BY 1", (corr,))
+    assert sigs == [("double_checker", "approve"), ("fact_checker", "approve"), ("risk_gate", "approve")]
+    assert db.sql("SELECT count(*) FROM orders WHERE parent_client_order_id = %s AND order_type = 'stop'",
+                  (coid,)) == [(1,)], "the stop is attached at placement"
+
+
+async def inject(brain, db, bar, state, **changes) -> str:
+    """A proposal as the Strategist would make it for this bar, with some fields altered."""
+    corr = await publish_bar(brain, bar, state)
+    await outcome_of(db, corr)  # let the real cycle end first
+    state_id = db.sql("SELECT id FROM agent_messages WHERE topic = 'market.state' AND correlation_id = %s", (corr,))[0][0]
+    atr = state.indicators["atr"]
+    side = changes.pop("side", state.signalled_side or "buy")
+    stop = state.close - 2 * atr if side == "buy" else state.close + 2 * atr
+    tp = state.close + 3 * atr if side == "buy" else state.close - 3 * atr
+    base = dict(proposal_id=f"{corr}:v9", symbol=bar.symbol, bar_time=bar.ts, state_message_id=state_id, side=side,
+                entry=state.close, stop=round(stop, 4), take_profit=round(tp, 4), confidence=0.6, edge=1.5,
+                size_factor=1.0, regime=state.computed_regime, stance="risk_on", rationale="injected",
+                numbers={"close": state.close, "atr": atr, "entry": state.close, "stop": round(stop, 4),
+                         "take_profit": round(tp, 4), "composite": state.composite})
+    base.update(changes)
+    corr2 = corr + "#injected"
+    await brain.bus.publish("trade.proposal", TradeProposal(**base), from_agent="test", correlation_id=corr2)
+    return corr2
+
+
+async def test_each_signer_can_veto(brain, db):
+    rows = states("AAPL", "2013-01-02", "2013-01-31")
+    days = {b.ts.strftime("%Y-%m-%d"): (b, s) for b, s in rows if s is not None}
+    # Risk Gate: a stop 30% away is not a stop.
+    bar, state = days["2013-01-15"]
+    corr = await inject(brain, db, bar, state, stop=round(state.close * 1.3, 4))
+    assert await outcome_of(db, corr) == "veto"
+    # FactChecker: a cited close that is not the stored close.
+    bar, state = days["2013-01-16"]
+    corr2 = await inject(brain, db, bar, state, numbers={"close": state.close + 5})
+    assert await outcome_of(db, corr2) == "veto"
+    # DoubleChecker: a buy against its own reading of a falling market.
+    bar, state = days["2013-01-17"]
+    corr3 = await inject(brain, db, bar, state, side="buy")
+    assert await outcome_of(db, corr3) == "veto"
+    vetoes = dict(db.sql("""SELECT correlation_id, string_agg(payload->>'signer', ',' ORDER BY payload->>'signer')
+                             FROM agent_messages WHERE topic = 'trade.signature' AND payload->>'verdict' = 'veto'
+                              AND correlation_id LIKE '%%#injected' GROUP BY 1"""))
+    assert "risk_gate" in vetoes[corr] and "fact_checker" in vetoes[corr2] and "double_checker" in vetoes[corr3]
+    assert db.sql("SELECT count(*) FROM orders WHERE correlation_id LIKE '%%#injected'") == [(0,)]
+    journal = db.sql("SELECT body_md FROM agent_journal WHERE correlation_id = %s", (corr2,))[0][0]
+    assert "Signature: fact_checker" in journal and "cited" in journal
+
+
+async def test_no_order_while_halted_and_never_twice(brain, db):
+    rows = states("AAPL", "2013-01-02", "2013-01-31")
+    days = {b.ts.strftime("%Y-%m-%d"): (b, s) for b, s in rows if s is not None}
+    db.sql("INSERT INTO halts (level, invariant, reason, raised_by) VALUES (2, 'test', 'test halt', 'watchdog')",
+           role="watchdog")
+    bar, state = days["2013-01-15"]
+    corr = await publish_bar(brain, bar, state)
+    assert await outcome_of(db, corr) == "halted"
+    assert db.sql("SELECT count(*) FROM orders") == [(0,)]
+    db.sql("UPDATE halts SET resumed_at = now(), resumed_by = 'ops', resume_reason = 'test'", role="operator")
+    bar, state = days["2013-01-16"]
+    corr = await inject(brain, db, bar, state, side="sell")
+    await outcome_of(db, corr)
+    orders = db.sql("SELECT client_order_id FROM orders WHERE intent = 'open'")
+    # Redeliver every signature of every proposal: the executor must not place anything new.
+    db.sql("UPDATE agent_deliveries SET state = 'pending', attempts = 0 WHERE consumer = 'executor'")
+    import asyncio
+    for _ in range(100):
+        if db.sql("SELECT count(*) FROM agent_deliveries WHERE consumer = 'executor' AND state <> 'done'") == [(0,)]:
+            break
+        await asyncio.sleep(0.05)
+    assert db.sql("SELECT client_order_id FROM orders WHERE intent = 'open'") == orders
+    for (coid,) in orders:
+        [(n,)] = db.sql("""SELECT count(*) FROM agent_messages s JOIN orders o ON o.correlation_id = s.correlation_id
+                            WHERE s.topic = 'trade.signature' AND s.payload->>'verdict' = 'approve'
+                              AND o.client_order_id = %s""", (coid,))
+        assert n == 3, "an order exists only with three approvals"
+
+
+async def test_malformed_model_answers_become_vetoes_and_skips(db, tmp_path, monkeypatch):
+    from brain.bench.model_server import ModelServer
+    from tests.integration.cycle_support import start_brain
+
+    with ModelServer() as server:
+        server.modes = ["malformed"] * 100
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        brain = await start_brain(db, tmp_path, router_routes=["anthropic"])
+        try:
+            rows = states("AAPL", "2013-01-02", "2013-01-31")
+            days = {b.ts.strftime("%Y-%m-%d"): (b, s) for b, s in rows if s is not None}
+            bar, state = days["2013-01-15"]
+            corr = await publish_bar(brain, bar, state)
+            assert await outcome_of(db, corr) == "skip"
+            [(reason,)] = db.sql("SELECT payload->>'reason' FROM agent_messages WHERE topic = 'trade.skip' "
+                                 "AND correlation_id = %s", (corr,))
+            assert "stance risk_off" in reason  # the regime failed closed to risk_off
+            bar, state = days["2013-01-16"]
+            corr2 = await inject(brain, db, bar, state, side="sell")
+            assert await outcome_of(db, corr2) == "veto"
+            verdicts = db.sql("SELECT payload->>'signer', payload->>'verdict', payload->'reasons'->>0 FROM agent_messages"
+                              " WHERE topic = 'trade.signature' AND correlation_id = %s ORDER BY 1", (corr2,))
+            assert [v[1] for v in verdicts] == ["veto", "veto", "veto"]
+            assert all("model failure, failing closed" in v[2] for v in verdicts)
+        finally:
+            await brain.close()
+    invalid = db.sql("SELECT count(*) FROM llm_cost_ledger WHERE outcome = 'invalid'")[0][0]
+    assert invalid >= 8, "every attempt, repair included, is in the ledger"
+
+
+async def test_live_bars_become_states_and_cycles(brain, db):
+    """Bars arriving one by one (as from the ingress) get their signals from the stored history."""
+    from brain.market.history import bar_at, bundled_frame
+
+    frame = bundled_frame("IBM").loc["2012-06-01":"2013-01-10"]
+    async with brain.pool.acquire() as conn:
+        for i in range(len(frame) - 1):
+            b = bar_at("IBM", frame, i, source="ingress")
+            await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume, source) "
+                               "VALUES ($1,$2,$3,$4,$5,$6,$7,'ingress')", b.symbol, b.ts, b.open, b.high, b.low,
+                               b.close, b.volume)
+    last = bar_at("IBM", frame, len(frame) - 1, source="ingress")
+    async with brain.pool.acquire() as conn, conn.transaction():
+        await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume, source) "
+                           "VALUES ($1,$2,$3,$4,$5,$6,$7,'ingress')", last.symbol, last.ts, last.open, last.high,
+                           last.low, last.close, last.volume)
+        await brain.bus.publish("market.bar", last, from_agent="ingress", conn=conn,
+                                correlation_id=f"IBM@{last.ts.isoformat()}")
+    corr = f"IBM@{last.ts.isoformat()}"
+    assert await outcome_of(db, corr) in ("skip", "veto", "placed", "halted")
+    [(rsi,)] = db.sql("SELECT (payload->'indicators'->>'rsi')::float8 FROM agent_messages "
+                      "WHERE topic = 'market.state' AND correlation_id = %s", (corr,))
+    assert 0 < rsi < 100

@@ -1,0 +1,108 @@
+"""Ingress: a bad-input battery refused with nothing stored, idempotent resends, auth, health,
+and metrics that parse with the Prometheus text parser."""
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from brain.bus import Bus
+from brain.errors import ConfigError
+from brain.ingress.app import create_app
+from brain.ingress.serve import check_binding
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+async def client(db, brain_home):
+    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
+    settings = db.settings(brain_home, ingress_token=TOKEN)
+    bus = Bus(pool, settings=settings, listen_url=db.url("app"))
+    app = create_app(settings, pool, bus)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://brain",
+                                 headers={"authorization": f"Bearer {TOKEN}"}) as c:
+        yield c
+    await bus.stop()
+    await pool.close()
+
+
+BAR = {"client_id": "bar-1", "symbol": "AAPL", "ts": "2013-01-02T00:00:00Z", "open": 10.0, "high": 11.0,
+       "low": 9.5, "close": 10.5, "volume": 1000}
+
+
+def counts(db) -> tuple:
+    return db.sql("SELECT (SELECT count(*) FROM bars), (SELECT count(*) FROM agent_messages), "
+                  "(SELECT count(*) FROM ingress_receipts), (SELECT count(*) FROM context_notes)")[0]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"open": "ten"}, "open"), ({"close": "NaN"}, "close"), ({"volume": -5}, "volume"),
+    ({"high": 10.2}, "bar rejected: high"), ({"low": 10.6}, "bar rejected: low"), ({"symbol": "A A"}, "symbol"),
+    ({"extra": 1}, "extra"), ({"ts": "yesterday"}, "ts"), ({"client_id": ""}, "client_id"),
+])
+async def test_bad_bars_are_refused_naming_the_field_and_store_nothing(client, db, change, field):
+    before = counts(db)
+    r = await client.post("/v1/bars", json={**BAR, **change})
+    assert 400 <= r.status_code < 500
+    assert field in r.json()["detail"]
+    assert counts(db) == before
+
+
+async def test_out_of_order_time_oversized_body_and_auth(client, db):
+    assert (await client.post("/v1/bars", json=BAR)).status_code == 200
+    older = await client.post("/v1/bars", json={**BAR, "client_id": "bar-0", "ts": "2013-01-01T00:00:00Z"})
+    assert older.status_code == 422 and "not after the previous bar" in older.json()["detail"]
+    huge = await client.post("/v1/context", content=json.dumps({"client_id": "n", "source": "x", "title": "t",
+                                                                "body": "x" * 70_000}),
+                             headers={"content-type": "application/json"})
+    assert huge.status_code == 413
+    no_token = await client.post("/v1/bars", json=BAR, headers={"authorization": ""})
+    wrong = await client.post("/v1/bars", json=BAR, headers={"authorization": "Bearer nope"})
+    assert no_token.status_code == 401 and wrong.status_code == 401
+    assert db.sql("SELECT count(*) FROM bars") == [(1,)]
+
+
+async def test_idempotent_resend_stores_once(client, db):
+    first = await client.post("/v1/bars", json=BAR)
+    again = await client.post("/v1/bars", json=BAR)
+    assert first.status_code == again.status_code == 200 and again.json()["duplicate"] is True
+    assert db.sql("SELECT count(*) FROM bars") == [(1,)]
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'market.bar'") == [(1,)]
+    note = {"client_id": "n-1", "source": "macro", "title": "CPI", "body": "hotter than expected"}
+    assert (await client.post("/v1/context", json=note)).status_code == 200
+    assert (await client.post("/v1/context", json=note)).json()["duplicate"] is True
+    assert db.sql("SELECT count(*) FROM context_notes") == [(1,)]
+
+
+async def test_fills_need_a_known_order_and_heartbeat_beats(client, db):
+    fill = {"client_id": "f-1", "client_order_id": "nope", "broker_fill_id": "x1", "qty": 1, "price": 10,
+            "ts": "2013-01-02T15:00:00Z"}
+    r = await client.post("/v1/fills", json=fill)
+    assert r.status_code == 404 and "client_order_id" in r.json()["detail"]
+    assert (await client.post("/v1/heartbeat", json={"client_id": "hb"})).status_code == 200
+    assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:broker'") == [(1,)]
+
+
+async def test_health_metrics_and_no_resume_endpoint(client, db):
+    assert (await client.get("/healthz")).json() == {"status": "alive"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503 and "watchdog not seen recently" in ready.json()["problems"]
+    db.sql("INSERT INTO halts (level, invariant, reason, raised_by) VALUES (3, 't', 'r', 'watchdog')", role="watchdog")
+    text = (await client.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["brain_halt_level"].samples[0].value == 3
+    assert {"brain_bus_backlog", "brain_cycles", "brain_model_calls", "brain_breaker_open"} <= set(families)
+    paths = {route.path for route in client._transport.app.routes}
+    assert not any("resume" in p for p in paths)
+    assert (await client.get("/openapi.json")).status_code == 200
+
+
+def test_refuses_to_bind_beyond_loopback_without_a_token(db, brain_home):
+    check_binding(db.settings(brain_home, ingress_host="127.0.0.1"))
+    with pytest.raises(ConfigError, match="without BRAIN_INGRESS_TOKEN"):
+        check_binding(db.settings(brain_home, ingress_host="0.0.0.0"))
+    check_binding(db.settings(brain_home, ingress_host="0.0.0.0", ingress_token="t"))

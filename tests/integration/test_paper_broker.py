@@ -1,0 +1,111 @@
+"""The paper broker on real AAPL bars (January 2013), every number checked by hand."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import asyncpg
+import pytest
+
+from brain.broker.base import BracketOrder
+from brain.broker.paper import PaperBroker
+from brain.market.history import bar_at, bundled_frame
+
+AAPL = bundled_frame("AAPL").loc["2013-01-14":"2013-01-25"]
+
+
+def day(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def conn(db):
+    c = await asyncpg.connect(db.url("app"))
+    yield c
+    await c.close()
+
+
+async def feed(conn, broker: PaperBroker, first: str, last: str) -> list:
+    fills = []
+    for i, ts in enumerate(AAPL.index):
+        if day(first) <= ts.to_pydatetime() <= day(last):
+            bar = bar_at("AAPL", AAPL, i)
+            async with conn.transaction():
+                await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
+                                   "VALUES ($1, $2, $3, $4, $5, $6, $7)", bar.symbol, bar.ts, bar.open, bar.high,
+                                   bar.low, bar.close, bar.volume)
+                fills += await broker.on_bar(conn, bar)
+    return fills
+
+
+def bracket(coid: str, signal: str, side="buy", qty=10.0, stop=480.0, tp=509.0) -> BracketOrder:
+    return BracketOrder(coid, "AAPL", side, qty, stop, tp, f"AAPL@{signal}", f"p-{coid}", day(signal))
+
+
+async def test_entry_at_next_open_then_take_profit(conn):
+    broker = PaperBroker()
+    await broker.ensure_account(conn)
+    await feed(conn, broker, "2013-01-14", "2013-01-15")
+    assert (await broker.place_bracket(conn, bracket("t1", "2013-01-15"))).status == "working"
+    fills = await feed(conn, broker, "2013-01-16", "2013-01-16")
+    entry, exit_ = fills
+    # 2013-01-16 opened at 494.64; a buy slips 2 bps: 494.64 * 1.0002 = 494.738928.
+    assert entry.price == pytest.approx(494.738928) and entry.commission == 1.0
+    # Its high 509.44 reached the 509 take-profit; a limit fills at its level, without slippage.
+    assert (exit_.reason, exit_.price) == ("take_profit", 509.0)
+    assert exit_.pnl == pytest.approx(10 * (509.0 - 494.738928) - 1.0)
+    acct = await broker.account_row(conn)
+    assert acct["cash"] == pytest.approx(100_000 - 4947.38928 - 1 + 5090 - 1)
+    assert await broker.positions(conn) == []
+    statuses = dict(await conn.fetch("SELECT client_order_id, status FROM orders ORDER BY id"))
+    assert statuses == {"t1": "filled", "t1-stop": "cancelled", "t1-tp": "filled"}
+
+
+async def test_stop_first_when_a_bar_touches_both(conn):
+    broker = PaperBroker()
+    await broker.ensure_account(conn)
+    await feed(conn, broker, "2013-01-14", "2013-01-22")
+    await broker.place_bracket(conn, bracket("t2", "2013-01-22", stop=505.0, tp=514.0))
+    # 2013-01-23: low 504.77 <= 505 and high 514.99 >= 514: the stop is assumed first.
+    entry, exit_ = await feed(conn, broker, "2013-01-23", "2013-01-23")
+    assert entry.price == pytest.approx(508.81 * 1.0002)
+    assert exit_.reason == "stop" and exit_.price == pytest.approx(505.0 * 0.9998)
+
+
+async def test_gap_through_the_stop_fills_at_the_open(conn):
+    broker = PaperBroker()
+    await broker.ensure_account(conn)
+    await feed(conn, broker, "2013-01-14", "2013-01-22")
+    await broker.place_bracket(conn, bracket("t3", "2013-01-22", stop=470.0, tp=530.0))
+    [entry] = await feed(conn, broker, "2013-01-23", "2013-01-23")
+    [pos] = await broker.positions(conn)
+    assert pos["qty"] == 10 and pos["stop_price"] == 470.0
+    # 2013-01-24 opened at 460, below the 470 stop: the stop fills at the open, slipped.
+    [exit_] = await feed(conn, broker, "2013-01-24", "2013-01-24")
+    assert exit_.reason == "stop" and exit_.price == pytest.approx(460.0 * 0.9998)
+
+
+async def test_a_short_and_equity_marked_to_market(conn):
+    broker = PaperBroker()
+    await broker.ensure_account(conn)
+    await feed(conn, broker, "2013-01-14", "2013-01-16")
+    await broker.place_bracket(conn, bracket("t4", "2013-01-16", side="sell", qty=10, stop=530.0, tp=440.0))
+    [entry] = await feed(conn, broker, "2013-01-17", "2013-01-17")
+    # A sell slips down: 510.31 * 0.9998; cash grows by the proceeds less commission.
+    assert entry.price == pytest.approx(510.31 * 0.9998)
+    acct = await broker.account_row(conn)
+    assert acct["cash"] == pytest.approx(100_000 + 10 * 510.31 * 0.9998 - 1)
+    # Equity marks the -10 shares at the 502.68 close.
+    assert acct["equity"] == pytest.approx(acct["cash"] - 10 * 502.68)
+
+
+async def test_placement_is_idempotent_and_refused_under_a_halt(conn, db):
+    broker = PaperBroker()
+    await broker.ensure_account(conn)
+    assert (await broker.place_bracket(conn, bracket("t5", "2013-01-15"))).status == "working"
+    assert (await broker.place_bracket(conn, bracket("t5", "2013-01-15"))).status == "duplicate"
+    assert await conn.fetchval("SELECT count(*) FROM orders WHERE client_order_id LIKE 't5%'") == 3
+    db.sql("INSERT INTO halts (level, invariant, reason, raised_by) VALUES (2, 'test', 'halted', 'watchdog')",
+           role="watchdog")
+    result = await broker.place_bracket(conn, bracket("t6", "2013-01-15"))
+    assert result.status == "rejected" and "trading halted" in result.detail
+    assert await conn.fetchval("SELECT count(*) FROM orders WHERE client_order_id LIKE 't6%'") == 0

@@ -1,0 +1,200 @@
+"""The router with the real anthropic and openai SDKs against a local server, and real
+subprocesses for the claude and codex command-line tools. No network."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import asyncpg
+import pytest
+
+from brain.router import offline
+from brain.router.answers import ModelAnswer, ModelFailure
+from brain.router.api_routes import AnthropicRoute, OpenAIRoute
+from brain.router.cli_routes import ClaudeCliRoute, CodexCliRoute
+from brain.router.prices import PriceTable
+from brain.router.router import Router
+from brain.router.routes import OfflineRoute
+from brain.skills.parse import parse_skill
+from tests.conftest import REPO
+from brain.bench.model_server import ModelServer
+
+SKILL = parse_skill(REPO / "skills" / "regime" / "SKILL.md")
+PHILOSOPHY = (REPO / "context" / "philosophy.md").read_text()
+GOOD = {"regime": "ranging", "stance": "neutral", "confidence": 0.6, "rationale": "ADX below 25."}
+INPUTS = {"symbol": "AAPL", "computed_regime": "ranging", "composite": 0.1,
+          "indicators": {"adx": 18.0, "vol_pct": 0.4}}
+FAKE_BIN = REPO / "tests" / "fakes" / "bin"
+
+
+@pytest.fixture
+async def pool(db):
+    p = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def server():
+    with ModelServer() as s:
+        s.answer = GOOD
+        yield s
+
+
+def make(pool, routes, **kw) -> Router:
+    return Router(pool, routes, PHILOSOPHY, PriceTable(), **kw)
+
+
+async def call(router: Router, *args):
+    """A call, with the zero-cost rows it booked written out so the ledger can be read."""
+    answer = await router.call("regime", SKILL, *args)
+    await router.flush_ledger()
+    return answer
+
+
+def anthropic(server, timeout=5.0):
+    return AnthropicRoute("claude-sonnet-5-5", timeout, base_url=server.url, api_key="test-key")
+
+
+def openai_route(server):
+    return OpenAIRoute("openai", "gpt-5-mini", 5.0, base_url=server.url + "/v1", api_key="test-key")
+
+
+def ledger(db):
+    return db.sql("SELECT route, model, outcome, error_class, input_tokens, output_tokens, cache_read_tokens, "
+                  "cache_write_tokens, cost_usd::float8, skill_hash FROM llm_cost_ledger ORDER BY id")
+
+
+async def test_anthropic_answer_is_validated_and_costed(pool, server, db):
+    router = make(pool, [anthropic(server)])
+    answer = await call(router, INPUTS, "c-1")
+    assert isinstance(answer, ModelAnswer) and answer.data == GOOD and answer.route == "anthropic"
+    [row] = ledger(db)
+    route, model, outcome, err, inp, out, cread, cwrite, cost, skill_hash = row
+    # The regime skill asks for Haiku 5.5: $0.10 in, $0.50 out, $0.125 cache write, $0.01 cache read per million.
+    assert (route, model, outcome, err, skill_hash) == ("anthropic", "claude-haiku-5-5", "ok", None, SKILL.content_hash)
+    assert cost == pytest.approx((inp * 0.10 + out * 0.50 + cread * 0.01 + cwrite * 0.125) / 1e6, abs=1e-12)
+    assert cwrite > 0 and cread == 0
+    sent = server.requests[0][1]
+    assert sent["system"][0]["cache_control"] == {"type": "ephemeral"} and SKILL.text.strip() in sent["system"][0]["text"]
+    assert sent["output_config"]["format"] == {"type": "json_schema", "schema": SKILL.output_schema}
+
+
+async def test_repeated_calls_read_the_cached_prefix(pool, server, db):
+    router = make(pool, [anthropic(server)])
+    for i in range(10):
+        await call(router, {**INPUTS, "bar": i}, f"c-{i}")
+    rows = ledger(db)
+    cache_read = sum(r[6] for r in rows)
+    total_input = sum(r[4] + r[6] + r[7] for r in rows)
+    assert cache_read / total_input >= 0.8
+
+
+async def test_fallback_order_and_every_attempt_in_the_ledger(pool, server, db):
+    server.modes = ["rate_limit"]
+    router = make(pool, [anthropic(server), openai_route(server), OfflineRoute()])
+    answer = await call(router, INPUTS, "c-1")
+    assert isinstance(answer, ModelAnswer) and answer.route == "openai"
+    assert [(r[0], r[2], r[3]) for r in ledger(db)] == [("anthropic", "failed", "rate_limit"), ("openai", "ok", None)]
+
+
+async def test_overload_and_server_errors_are_route_failures(pool, server, db):
+    server.modes = ["overloaded", "server_error"]
+    offline.register("regime", lambda x: GOOD)
+    router = make(pool, [anthropic(server), openai_route(server), OfflineRoute()])
+    answer = await call(router, INPUTS, None)
+    assert answer.route == "offline"
+    assert [(r[0], r[3]) for r in ledger(db)] == [("anthropic", "overloaded"), ("openai", "server"), ("offline", None)]
+
+
+async def test_a_hanging_route_times_out(pool, server, db):
+    server.modes = ["hang"]
+    server.hang_s = 3.0
+    router = make(pool, [anthropic(server, timeout=0.5)])
+    answer = await call(router, INPUTS, None)
+    assert isinstance(answer, ModelFailure)
+    assert ledger(db)[0][3] in ("timeout", "connection")
+
+
+async def test_malformed_answers_get_one_repair_then_fail_closed(pool, server, db):
+    server.modes = ["malformed", "malformed"]
+    router = make(pool, [anthropic(server)])
+    answer = await call(router, INPUTS, None)
+    assert isinstance(answer, ModelFailure) and "invalid answer" in answer.attempts[0]
+    assert [r[2] for r in ledger(db)] == ["invalid", "invalid"]
+    repair = server.requests[1][1]["messages"][0]["content"]
+    assert "previous answer was rejected" in repair
+    server.modes = ["malformed"]
+    fixed = await call(router, INPUTS, None)
+    assert isinstance(fixed, ModelAnswer), "the repair attempt can succeed"
+
+
+async def test_breaker_opens_half_opens_with_one_trial_and_closes(pool, server, db):
+    offline.register("regime", lambda x: GOOD)
+    router = make(pool, [anthropic(server), OfflineRoute()], breaker_threshold=2, breaker_cooldown_s=0.5)
+    server.modes = ["server_error", "server_error"]
+    for _ in range(2):
+        assert (await call(router, INPUTS, None)).route == "offline"
+    assert router.breakers["anthropic"].state == "open"
+    sent = len(server.requests)
+    assert (await call(router, INPUTS, None)).route == "offline"
+    assert len(server.requests) == sent, "an open breaker sends nothing"
+    state = db.sql("SELECT value->>'state' FROM app_state WHERE key = 'breaker:anthropic'")
+    assert state == [("open",)]
+    await asyncio.sleep(0.6)
+    server.hang_s = 0.3
+    server.modes = ["hang"]
+    results = await asyncio.gather(*(call(router, INPUTS, None) for _ in range(4)))
+    assert len(server.requests) == sent + 1, "half-open lets exactly one trial through"
+    assert sorted(r.route for r in results) == ["anthropic", "offline", "offline", "offline"]
+    assert router.breakers["anthropic"].state == "closed"
+
+
+async def test_budget_reached_uses_only_zero_cost_routes(pool, server, db):
+    offline.register("regime", lambda x: GOOD)
+    db.sql("INSERT INTO llm_cost_ledger (agent, skill, skill_hash, route, model, cost_usd, outcome) "
+           "VALUES ('x', 'regime', 'h', 'anthropic', 'claude-sonnet-5-5', 5.0, 'ok')")
+    router = make(pool, [anthropic(server), OfflineRoute()], daily_budget_usd=5.0)
+    answer = await call(router, INPUTS, None)
+    assert answer.route == "offline" and server.requests == []
+    assert [r[0] for r in ledger(db)] == ["anthropic", "offline"], "the paid route was not even tried"
+    only_paid = make(pool, [anthropic(server)], daily_budget_usd=5.0)
+    failure = await call(only_paid, INPUTS, None)
+    assert isinstance(failure, ModelFailure) and "daily budget" in failure.attempts[0]
+
+
+@pytest.fixture
+def fake_path(monkeypatch):
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CLAUDE_ANSWER", json.dumps(GOOD))
+    monkeypatch.setenv("FAKE_CODEX_ANSWER", json.dumps(GOOD))
+
+
+async def test_claude_cli_success_and_rate_limit_with_exit_zero(pool, db, fake_path, monkeypatch):
+    router = make(pool, [ClaudeCliRoute("claude", "claude-sonnet-5-5", 20), CodexCliRoute("codex", "gpt-5", 20)])
+    answer = await call(router, INPUTS, None)
+    assert answer.route == "claude_cli" and answer.data == GOOD and answer.cost_usd == 0
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "rate_limit")
+    answer = await call(router, INPUTS, None)
+    assert answer.route == "codex_cli"
+    rows = ledger(db)
+    assert (rows[1][0], rows[1][3]) == ("claude_cli", "rate_limit") and rows[2][6] == 2000  # codex cached tokens
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "usage_limit")
+    monkeypatch.setenv("FAKE_CODEX_MODE", "failed")
+    failure = await call(router, INPUTS, None)
+    assert isinstance(failure, ModelFailure)
+    assert [r[3] for r in ledger(db)[-2:]] == ["usage_limit", "server"]
+
+
+async def test_claude_cli_invalid_schema_is_a_failure(pool, db, fake_path, monkeypatch):
+    monkeypatch.setenv("FAKE_CLAUDE_MODE", "invalid")
+    router = make(pool, [ClaudeCliRoute("claude", "claude-sonnet-5-5", 20)])
+    assert isinstance(await call(router, INPUTS, None), ModelFailure)
+    assert [r[2] for r in ledger(db)] == ["invalid", "invalid"]
+
+
+async def test_missing_cli_is_unavailable_not_a_crash(pool, db):
+    router = make(pool, [ClaudeCliRoute("/nonexistent/claude", "claude-sonnet-5-5", 5)])
+    failure = await call(router, INPUTS, None)
+    assert isinstance(failure, ModelFailure) and ledger(db)[0][3] == "unavailable"

@@ -1,0 +1,90 @@
+"""`python -m watchdog_proc`: check every invariant every second; halt on a breach."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+
+import psycopg
+
+from brain.config import settings as load
+from brain.db.urls import psycopg_conninfo, role_url
+from brain.errors import BrainError, one_line
+from brain.heartbeat import beat_sync
+from watchdog_proc.actions import enforce, page, raise_halt
+from watchdog_proc.checks import L4, Breach, Q as CHECKS, run_checks
+
+log = logging.getLogger("watchdog")
+
+
+def active_invariants(conn) -> set[str] | None:
+    try:
+        return {inv for _id, _lvl, inv in conn.execute(CHECKS["active_halts"]).fetchall()}
+    except psycopg.Error:
+        return None
+
+
+def check_once(conn, s) -> list[int]:
+    """One pass: beat, check, raise what is new. Returns the ids of halts raised."""
+    beat_sync(conn, "watchdog", {"pid": os.getpid()})
+    active = active_invariants(conn)
+    if active is None:
+        # A halt table it cannot read is treated as halted: try to raise one so nothing trades
+        # blind (the executor refuses entries when it cannot read halts either).
+        log.error("the halts table cannot be read: treating the system as halted")
+        try:
+            return [raise_halt(conn, s, Breach("halts_unreadable", L4, "the halts table cannot be read"))]
+        except psycopg.Error as exc:
+            log.error("could not record the halt either: %s", str(exc).splitlines()[0])
+            return []
+    raised = []
+    for breach in run_checks(conn, s):
+        if breach.invariant in active:
+            continue  # one halt per invariant until the operator resumes it
+        halt_id = raise_halt(conn, s, breach)
+        raised.append(halt_id)
+        active.add(breach.invariant)
+        if breach.level >= 3:
+            page(conn, s, halt_id, breach)
+    enforce(conn)
+    return raised
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s watchdog %(levelname)s %(message)s")
+    try:
+        s = load()
+        url = role_url(s, "watchdog", start_embedded=False) if not s.database_url and not s.watchdog_database_url \
+            else role_url(s, "watchdog")
+    except BrainError as exc:
+        print(f"watchdog: {exc}", file=sys.stderr)
+        return 1
+    stop = False
+
+    def on_signal(*_):
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("watching every %.1fs", s.watchdog_interval_s)
+    conn = None
+    while not stop:
+        started = time.monotonic()
+        try:
+            if conn is None or conn.closed:
+                conn = psycopg.connect(psycopg_conninfo(url), autocommit=True, connect_timeout=5)
+            check_once(conn, s)
+        except psycopg.OperationalError as exc:
+            log.error("database unreachable: %s", one_line(exc))
+            conn = None
+        time.sleep(max(0.0, s.watchdog_interval_s - (time.monotonic() - started)))
+    if conn is not None:
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

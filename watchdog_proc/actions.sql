@@ -1,0 +1,35 @@
+-- name: raise_halt
+INSERT INTO halts (level, invariant, reason, evidence, raised_by) VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id
+
+-- name: cancel_working
+-- L3 and above: nothing new may fill. Exits (stops, take-profits) stay working unless flattening.
+UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
+ WHERE status IN ('new', 'working') AND intent = 'open' RETURNING client_order_id
+
+-- name: cancel_all
+UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
+ WHERE status IN ('new', 'working') RETURNING client_order_id
+
+-- name: positions
+SELECT p.symbol, p.qty, p.avg_price,
+       (SELECT close FROM bars b WHERE b.symbol = p.symbol ORDER BY ts DESC LIMIT 1) AS last_close
+  FROM positions p WHERE p.account = 'paper' FOR UPDATE
+
+-- name: close_order
+INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty, status, broker, filled_at, fill_price)
+VALUES (%s, %s, %s, 'close', 'market', %s, 'filled', 'paper', clock_timestamp(), %s) RETURNING id
+
+-- name: close_fill
+INSERT INTO fills (order_id, client_order_id, broker_fill_id, symbol, side, qty, price, commission, filled_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, 0, clock_timestamp())
+
+-- name: delete_position
+DELETE FROM positions WHERE account = 'paper' AND symbol = %s
+
+-- name: settle_account
+UPDATE accounts SET cash = cash + %s, equity = cash + %s, margin_used = 0, locked = true,
+       updated_at = clock_timestamp()
+ WHERE account = 'paper'
+
+-- name: record_page
+INSERT INTO operator_pages (halt_id, target, status, attempts, error) VALUES (%s, %s, %s, %s, %s)
