@@ -3,14 +3,17 @@
 An edit is in effect on the next model call. An edit that does not parse keeps the last
 good version and is reported (one log line naming the file and the problem, and a row in
 skill_rejections); the service never stops for it. Editors that save by writing a temp
-file and renaming it, or that write twice, produce several events: every event triggers a
-re-read of the whole file, and an unchanged hash is not a new version.
+file and renaming it, or that truncate and write twice, produce several events: events are
+gathered per file until it has been quiet for QUIET_S, then the whole file is re-read once,
+so a half-written state is not mistaken for the operator's edit. An unchanged hash is not
+a new version.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from pathlib import Path
 
 from brain.errors import BrainError
@@ -21,6 +24,9 @@ log = logging.getLogger("brain.skills")
 
 
 CHANGES = {"created", "modified", "moved", "deleted", "closed"}
+# How long a file must go without events before it is read: long enough to cover an
+# editor's truncate-then-write, short enough that an edit is live well within a second.
+QUIET_S = 0.15
 
 
 class UnknownSkill(BrainError):
@@ -34,6 +40,10 @@ class SkillRegistry:
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
         self._observer = None
+        self._pending: dict[Path, float] = {}
+        self._wake = threading.Condition()
+        self._settler: threading.Thread | None = None
+        self._stopping = False
         # (kind, payload) rows waiting to be written to the database by the service.
         self.records: queue.SimpleQueue[tuple[str, tuple]] = queue.SimpleQueue()
 
@@ -73,10 +83,13 @@ class SkillRegistry:
             skill = parse_skill(path)
         except SkillInvalid as exc:
             with self._lock:
-                self._errors[str(path)] = str(exc)
                 kept = name in self._skills
+            # Logged and queued before it is visible in errors(), so whoever sees the error
+            # can also find its log line and its row.
             log.error("skill edit rejected, %s: %s", "keeping the last good version" if kept else "not loaded", exc)
             self.records.put(("rejection", (name, str(path), str(exc))))
+            with self._lock:
+                self._errors[str(path)] = str(exc)
             return
         with self._lock:
             self._errors.pop(str(path), None)
@@ -104,20 +117,54 @@ class SkillRegistry:
                     raw = getattr(event, attr, "") or ""
                     path = Path(raw if isinstance(raw, str) else raw.decode())
                     if path.name == "SKILL.md":
-                        registry.reload(path)
+                        registry._touched(path)
                     elif event.is_directory and path.parent == registry.dir:
-                        registry.reload(path / "SKILL.md")
+                        registry._touched(path / "SKILL.md")
 
+        self._stopping = False
+        self._settler = threading.Thread(target=self._settle_loop, name="skills-settle", daemon=True)
+        self._settler.start()
         self._observer = Observer()
         self._observer.schedule(Handler(), str(self.dir), recursive=True)
         self._observer.daemon = True
         self._observer.start()
+
+    def _touched(self, path: Path) -> None:
+        with self._wake:
+            self._pending[path] = time.monotonic() + QUIET_S
+            self._wake.notify()
+
+    def _settle_loop(self) -> None:
+        """Reload each touched file once it has been quiet for QUIET_S."""
+        while True:
+            with self._wake:
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                due = [p for p, at in self._pending.items() if at <= now]
+                for p in due:
+                    del self._pending[p]
+                if not due:
+                    soonest = min(self._pending.values(), default=now + 1.0)
+                    self._wake.wait(timeout=max(soonest - now, 0.005))
+                    continue
+            for path in due:
+                try:
+                    self.reload(path)
+                except Exception:  # a reload must never kill the watcher
+                    log.exception("skill reload failed for %s", path)
 
     def stop(self) -> None:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
             self._observer = None
+        if self._settler is not None:
+            with self._wake:
+                self._stopping = True
+                self._wake.notify()
+            self._settler.join(timeout=5)
+            self._settler = None
 
     async def persist(self, conn) -> int:
         """Write queued versions and rejections (asyncpg connection); returns rows written."""
