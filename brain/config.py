@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     router_daily_budget_usd: float = Field(default=10.0, ge=0)
     router_price_table: Path | None = None
 
+    # --- broker ------------------------------------------------------------------------
+    # paper: simulated from bars, the default. ib: Interactive Brokers through IB Gateway or
+    # TWS (paper account first); the brain and the watchdog each hold their own client id.
+    broker: Literal["paper", "ib"] = "paper"
+    ib_host: str = "127.0.0.1"
+    ib_port: int = Field(default=4002, ge=1, le=65535)        # 4002: IB Gateway paper; TWS paper 7497
+    ib_client_id: int = Field(default=11, ge=0)
+    ib_watchdog_client_id: int = Field(default=12, ge=0)
+    ib_account: str = ""                                      # empty: the gateway's only account
+    ib_symbols: list[str] = ["AAPL", "MSFT", "IBM", "GOOG"]
+    ib_bar_seconds: int = 300                                 # 60, 300, 900, 1800 or 3600
+    ib_history: str = Field(default="10 D", pattern=r"^\d+ [SDWMY]$")   # IB duration for the warm-up
+
     # --- trading cycle ---------------------------------------------------------------
     paper_starting_cash: float = Field(default=100_000.0, gt=0)
     paper_slippage_bps: float = Field(default=2.0, ge=0, le=500)
@@ -104,6 +117,36 @@ class Settings(BaseSettings):
     page_telegram_chat_id: str | None = None
 
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("ib_bar_seconds")
+    @classmethod
+    def _ib_bar_size(cls, seconds: int) -> int:
+        allowed = (60, 300, 900, 1800, 3600)
+        if seconds not in allowed:
+            raise ValueError(f"must be one of {', '.join(map(str, allowed))} (IB's bar sizes)")
+        return seconds
+
+    @field_validator("ib_symbols")
+    @classmethod
+    def _ib_symbols(cls, symbols: list[str]) -> list[str]:
+        cleaned = [s.strip().upper() for s in symbols if s.strip()]
+        if not cleaned:
+            raise ValueError("at least one symbol is needed")
+        return cleaned
+
+    @field_validator("ib_watchdog_client_id")
+    @classmethod
+    def _own_client_id(cls, client_id: int, info: ValidationInfo) -> int:
+        # IB drops the older of two connections with one client id: the watchdog must not be
+        # able to knock the brain off the gateway, nor the other way round.
+        if client_id == info.data.get("ib_client_id"):
+            raise ValueError(f"must differ from BRAIN_IB_CLIENT_ID ({client_id})")
+        return client_id
+
+    @property
+    def book(self) -> str:
+        """The key of the active broker's book in `accounts` and `positions`."""
+        return self.broker
 
     @field_validator("router_routes")
     @classmethod

@@ -37,6 +37,7 @@ class Brain:
     failure: BaseException | None = None
     http: object | None = None
     http_task: asyncio.Task | None = None
+    ib_feed: object | None = None      # live bars when the broker is IB
 
     def spawn(self, coro, name: str) -> asyncio.Task:
         """A registered background task; one that dies stops the brain (better down and
@@ -65,19 +66,31 @@ class Brain:
         from brain.optimizer.consumer import nightly
 
         self.spawn(nightly(self.bus, self.settings.optimizer_hour_utc), "nightly optimizer")
+        if self.ib_feed is not None:
+            await self._start_ib()
         if self.settings.ingress_port:
             from brain.ingress.serve import make_server
 
             self.http = make_server(self.settings, self.pool, self.bus)
             self.http_task = self.spawn(self.http.serve(), "ingress")
 
+    async def _start_ib(self) -> None:
+        broker, feed = self.ctx.broker, self.ib_feed
+        # Streams do not survive a gateway restart: subscribe again on every reconnect.
+        broker.ib.connectedEvent += lambda: asyncio.ensure_future(feed.subscribe())
+        await feed.subscribe()
+        self.spawn(broker.run(), "IB broker")
+
     async def _heartbeats(self) -> None:
         info = {"pid": os.getpid()}
+        paper = self.ctx.broker.name == "paper"
         while True:
             await beat(self.pool, "brain", info)
-            # The paper broker lives in this process: its heartbeat is this process being able
-            # to reach its book. A broker with its own connection beats from its own loop.
-            await beat(self.pool, "broker", {"broker": "paper", "pid": os.getpid()})
+            if paper:
+                # The paper broker lives in this process: its heartbeat is this process being
+                # able to reach its book. The IB adapter beats from its own loop, and only while
+                # the gateway answers.
+                await beat(self.pool, "broker", {"broker": "paper", "pid": os.getpid()})
             await asyncio.sleep(self.settings.heartbeat_interval_s)
 
     async def _persist_skills(self) -> None:
@@ -100,6 +113,8 @@ class Brain:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.bus.stop()
+        if self.ib_feed is not None:
+            self.ctx.broker.ib.disconnect()
         await self.ctx.router.flush_ledger()
         async with self.pool.acquire() as conn:
             await self.skills.persist(conn)
@@ -108,7 +123,8 @@ class Brain:
 
 
 async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = True,
-                     watch_skills: bool = True) -> Brain:
+                     watch_skills: bool = True, ib=None) -> Brain:
+    """ib: an ib_async IB object to use instead of a new one (tests hand in a fake)."""
     philosophy_path = settings.context_dir / "philosophy.md"
     if not philosophy_path.exists():
         raise BrainError(f"doctrine not found: {philosophy_path} (set BRAIN_CONTEXT_DIR)")
@@ -126,14 +142,39 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
     register_offline_rules()
     pool = await create_pool(app_url, min_size=2, max_size=12)
     bus = Bus(pool, settings=settings, listen_url=app_url)
-    broker = PaperBroker(starting_cash=settings.paper_starting_cash,
-                         costs=PaperCosts(settings.paper_slippage_bps, settings.paper_commission_per_share,
-                                          settings.paper_commission_min))
-    async with pool.acquire() as conn:
-        await broker.ensure_account(conn)
-        for problem in await broker.reconcile(conn):
-            log.warning("reconcile: %s", problem)
+    ib_feed = None
+    if settings.broker == "ib":
+        broker, ib_feed = await _connect_ib(settings, pool, bus, ib)
+    else:
+        broker = PaperBroker(starting_cash=settings.paper_starting_cash,
+                             costs=PaperCosts(settings.paper_slippage_bps, settings.paper_commission_per_share,
+                                              settings.paper_commission_min))
+        async with pool.acquire() as conn:
+            await broker.ensure_account(conn)
+            for problem in await broker.reconcile(conn):
+                log.warning("reconcile: %s", problem)
     router = build_router(settings, pool, philosophy_path.read_text())
     ctx = AgentContext(pool, router, skills, broker, settings, Path(settings.context_dir))
     graph.register(bus, ctx, require_watchdog=require_watchdog)
-    return Brain(settings, pool, bus, ctx, skills)
+    return Brain(settings, pool, bus, ctx, skills, ib_feed=ib_feed)
+
+
+async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus, ib=None):
+    """The IB adapter and its bar feed, connected and reconciled; a gateway that does not
+    answer stops the start with one line (the service manager retries)."""
+    from brain.broker.ib import IBBroker, IBConfig
+    from brain.market.ib_feed import IBBarFeed
+
+    if ib is None:
+        from ib_async import IB
+
+        ib = IB()
+
+    async def publish(out, conn):
+        await bus.publish_many(out, conn=conn)
+
+    broker = IBBroker(ib, IBConfig(settings.ib_host, settings.ib_port, settings.ib_client_id, settings.ib_account,
+                                   heartbeat_s=settings.heartbeat_interval_s), pool, publish)
+    await broker.connect()
+    feed = IBBarFeed(ib, pool, bus, settings.ib_symbols, settings.ib_bar_seconds, settings.ib_history)
+    return broker, feed

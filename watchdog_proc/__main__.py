@@ -9,6 +9,7 @@ import time
 
 import psycopg
 
+from brain.cli.logs import quiet_ib_connection_logs
 from brain.config import settings as load
 from brain.db.urls import psycopg_conninfo, role_url
 from brain.errors import BrainError, one_line
@@ -26,16 +27,20 @@ def active_invariants(conn) -> set[str] | None:
         return None
 
 
-def check_once(conn, s) -> list[int]:
+def check_once(conn, s, ib_link=None) -> list[int]:
     """One pass: beat, check, raise what is new. Returns the ids of halts raised."""
-    beat_sync(conn, "watchdog", {"pid": os.getpid()})
+    info = {"pid": os.getpid()}
+    if ib_link is not None:
+        ib_link.ensure()
+        info["ib"] = ib_link.state()
+    beat_sync(conn, "watchdog", info)
     active = active_invariants(conn)
     if active is None:
         # A halt table it cannot read is treated as halted: try to raise one so nothing trades
         # blind (the executor refuses entries when it cannot read halts either).
         log.error("the halts table cannot be read: treating the system as halted")
         try:
-            return [raise_halt(conn, s, Breach("halts_unreadable", L4, "the halts table cannot be read"))]
+            return [raise_halt(conn, s, Breach("halts_unreadable", L4, "the halts table cannot be read"), ib_link=ib_link)]
         except psycopg.Error as exc:
             log.error("could not record the halt either: %s", str(exc).splitlines()[0])
             return []
@@ -43,17 +48,18 @@ def check_once(conn, s) -> list[int]:
     for breach in run_checks(conn, s):
         if breach.invariant in active:
             continue  # one halt per invariant until the operator resumes it
-        halt_id = raise_halt(conn, s, breach)
+        halt_id = raise_halt(conn, s, breach, ib_link=ib_link)
         raised.append(halt_id)
         active.add(breach.invariant)
         if breach.level >= 3:
             page(conn, s, halt_id, breach)
-    enforce(conn)
+    enforce(conn, s, ib_link)
     return raised
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s watchdog %(levelname)s %(message)s")
+    quiet_ib_connection_logs()
     try:
         s = load()
         url = role_url(s, "watchdog", start_embedded=False) if not s.database_url and not s.watchdog_database_url \
@@ -70,13 +76,18 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("watching every %.1fs", s.watchdog_interval_s)
+    ib_link = None
+    if s.broker == "ib":
+        from watchdog_proc.ib_link import IBLink
+
+        ib_link = IBLink(s.ib_host, s.ib_port, s.ib_watchdog_client_id, s.ib_account)
     conn = None
     while not stop:
         started = time.monotonic()
         try:
             if conn is None or conn.closed:
                 conn = psycopg.connect(psycopg_conninfo(url), autocommit=True, connect_timeout=5)
-            check_once(conn, s)
+            check_once(conn, s, ib_link)
         except psycopg.OperationalError as exc:
             log.error("database unreachable: %s", one_line(exc))
             conn = None

@@ -35,22 +35,59 @@ def flatten_paper(conn) -> list[dict]:
     return closed
 
 
-def raise_halt(conn, settings: Settings, breach: Breach, raised_by: str = "watchdog") -> int:
+def record_flatten(conn, closed: list[dict]) -> None:
+    """The watchdog's IB flatten orders go on the book so the brain books their fills."""
+    for c in closed:
+        conn.execute(Q["ib_flatten_order"], (c["client_order_id"], c["symbol"], c["side"], abs(c["qty"])))
+
+
+def lock_book(conn, book: str) -> None:
+    conn.execute(Q["lock_book"], (book,))
+
+
+def act_l4(conn, settings: Settings, ib_link) -> list[str]:
+    cancelled = conn.execute(Q["cancel_all"]).fetchall()
+    actions = [f"cancelled {len(cancelled)} working orders on the book"]
+    if settings.broker == "ib":
+        lock_book(conn, settings.book)
+        if ib_link is not None and ib_link.ensure():
+            closed = ib_link.flatten()
+            record_flatten(conn, closed)
+            actions.append("cancelled every order at IB and sent market orders to close "
+                           + (", ".join(f"{c['symbol']} {c['qty']:+g}" for c in closed) or "nothing (IB holds no positions)"))
+        else:
+            actions.append("could NOT reach IB to flatten ("
+                           + (ib_link.state() if ib_link is not None else "no IB link") + "); retried every check")
+        actions.append("locked the IB broker adapter")
+        return actions
+    closed = flatten_paper(conn)
+    actions.append("flattened " + (", ".join(f"{c['symbol']} {c['qty']:+g} at {c['price']:.4f}" for c in closed)
+                                   or "nothing (no open positions)"))
+    actions.append("locked the paper broker")
+    return actions
+
+
+def act_l3(conn, settings: Settings, ib_link) -> list[str]:
+    cancelled = conn.execute(Q["cancel_working"]).fetchall()
+    actions = [f"cancelled {len(cancelled)} working entry orders on the book; stops stay in place"]
+    if settings.broker == "ib":
+        if ib_link is not None and ib_link.ensure():
+            actions.append(f"cancelled {len(ib_link.cancel_entries())} working entry orders at IB")
+        else:
+            actions.append("could NOT reach IB to cancel entries; retried every check")
+    return actions
+
+
+def raise_halt(conn, settings: Settings, breach: Breach, raised_by: str = "watchdog", ib_link=None) -> int:
     """Halt, act on its level, and journal it, all in one transaction with the halt row."""
     actions: list[str] = []
     with conn.transaction():
         halt_id = conn.execute(Q["raise_halt"], (breach.level, breach.invariant, breach.reason,
                                                  json.dumps(breach.evidence), raised_by)).fetchone()[0]
         if breach.level >= L4:
-            cancelled = conn.execute(Q["cancel_all"]).fetchall()
-            closed = flatten_paper(conn)
-            actions.append(f"cancelled {len(cancelled)} working orders")
-            actions.append("flattened " + (", ".join(f"{c['symbol']} {c['qty']:+g} at {c['price']:.4f}" for c in closed)
-                                           or "nothing (no open positions)"))
-            actions.append("locked the paper broker")
+            actions += act_l4(conn, settings, ib_link)
         elif breach.level >= L3:
-            cancelled = conn.execute(Q["cancel_working"]).fetchall()
-            actions.append(f"cancelled {len(cancelled)} working entry orders; stops stay in place")
+            actions += act_l3(conn, settings, ib_link)
         entry = JournalEntry(
             kind="halt", outcome="halt", title=f"HALT L{breach.level}: {breach.invariant}",
             sections=[("What broke", breach.reason),
@@ -92,12 +129,14 @@ def page(conn, settings: Settings, halt_id: int, breach: Breach, attempts: int =
     log.error("paging the operator failed after %d attempts: %s", attempts, error)
 
 
-def enforce(conn) -> list[str]:
+def enforce(conn, settings: Settings | None = None, ib_link=None) -> list[str]:
     """Keep every active halt in force, whoever raised it: L3 and up keep entry orders
     cancelled; L4 keeps the book flat and the broker locked."""
     level = conn.execute("SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL").fetchone()[0]
     done: list[str] = []
-    if level >= L4:
+    if settings is not None and settings.broker == "ib":
+        done = _enforce_ib(conn, settings, level, ib_link)
+    elif level >= L4:
         with conn.transaction():
             cancelled = conn.execute(Q["cancel_all"]).fetchall()
             unlocked = conn.execute("SELECT 1 FROM accounts WHERE account = 'paper' AND NOT locked").fetchone()
@@ -111,4 +150,29 @@ def enforce(conn) -> list[str]:
             done.append(f"L3 in force: cancelled {len(cancelled)} entry orders")
     for line in done:
         log.warning(line)
+    return done
+
+
+def _enforce_ib(conn, settings: Settings, level: int, ib_link) -> list[str]:
+    if level < L3:
+        return []
+    done = []
+    cancelled = conn.execute(Q["cancel_all" if level >= L4 else "cancel_working"]).fetchall()
+    if cancelled:
+        done.append(f"L{level} in force: cancelled {len(cancelled)} orders on the book")
+    if level >= L4:
+        lock_book(conn, settings.book)
+    if ib_link is None or not ib_link.ensure():
+        return done
+    at_ib = ib_link.cancel_entries()
+    if at_ib:
+        done.append(f"L{level} in force: cancelled {len(at_ib)} entry orders at IB")
+    if level >= L4:
+        left = ib_link.unflattened()
+        if left:
+            if any(t for t in ib_link.ib.openTrades() if not (t.order.orderRef or "").startswith("flatten-")):
+                ib_link.ib.reqGlobalCancel()
+            closed = [ib_link.close(p.contract, p.position) for p in left]
+            record_flatten(conn, closed)
+            done.append("L4 in force: sent market orders to close " + ", ".join(c["symbol"] for c in closed))
     return done

@@ -33,3 +33,12 @@ UPDATE accounts SET cash = cash + %s, equity = cash + %s, margin_used = 0, locke
 
 -- name: record_page
 INSERT INTO operator_pages (halt_id, target, status, attempts, error) VALUES (%s, %s, %s, %s, %s)
+
+-- name: ib_flatten_order
+-- The watchdog's closing market order at IB; the brain books its fill by this id.
+INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty, status, broker)
+VALUES (%s, %s, %s, 'close', 'market', %s, 'working', 'ib')
+ON CONFLICT (client_order_id) DO NOTHING
+
+-- name: lock_book
+UPDATE accounts SET locked = true, updated_at = clock_timestamp() WHERE account = %s

@@ -37,7 +37,7 @@ def run_checks(conn, s: Settings) -> list[Breach]:
                               f"no {name.replace('_', ' ')} heartbeat for {age:.1f}s (limit {stale:.1f}s)",
                               {"age_s": round(age, 3), "limit_s": stale}))
 
-    acct = conn.execute(Q["account"]).fetchone()
+    acct = conn.execute(Q["account"], (s.book,)).fetchone()
     if acct is not None:
         equity, hwm, day_start, margin, _locked = acct
         drawdown = 1 - equity / hwm if hwm > 0 else 0.0
@@ -54,7 +54,7 @@ def run_checks(conn, s: Settings) -> list[Breach]:
             out.append(Breach("margin_utilisation", L2, f"gross exposure is {utilisation:.2f}x equity "
                               f"(limit {s.max_margin_utilisation:.2f}x)", {"margin_used": margin, "equity": equity}))
 
-    naked = conn.execute(Q["positions_without_stop"]).fetchall()
+    naked = conn.execute(Q["positions_without_stop"], (s.book,)).fetchall()
     if naked:
         out.append(Breach("position_without_stop", L3, f"{len(naked)} open position(s) without a working stop: "
                           + ", ".join(sym for sym, _ in naked), {"positions": {sym: qty for sym, qty in naked}}))

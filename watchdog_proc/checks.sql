@@ -3,12 +3,12 @@ SELECT substr(key, 11) AS name, extract(epoch FROM clock_timestamp() - updated_a
   FROM app_state WHERE key LIKE 'heartbeat:%'
 
 -- name: account
-SELECT equity, high_water_mark, day_start_equity, margin_used, locked FROM accounts WHERE account = 'paper'
+SELECT equity, high_water_mark, day_start_equity, margin_used, locked FROM accounts WHERE account = %s
 
 -- name: positions_without_stop
 -- A position is protected only by a working stop order on the book, not by a number on the row.
 SELECT p.symbol, p.qty FROM positions p
- WHERE p.account = 'paper' AND NOT EXISTS (
+ WHERE p.account = %s AND NOT EXISTS (
        SELECT 1 FROM orders o WHERE o.symbol = p.symbol AND o.intent = 'close' AND o.order_type = 'stop'
           AND o.status = 'working')
 

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from brain.agents.topics import ModelCall
-from brain.broker.paper import PaperBroker
+from brain.broker.base import Broker
 from brain.config import Settings
 from brain.router.answers import ModelAnswer, ModelFailure
 from brain.router.router import Router
@@ -20,7 +20,7 @@ class AgentContext:
     pool: asyncpg.Pool
     router: Router
     skills: SkillRegistry
-    broker: PaperBroker
+    broker: Broker
     settings: Settings
     context_dir: Path
 

@@ -56,7 +56,7 @@ class PaperBroker:
             async with conn.transaction():  # a savepoint: a refused order leaves the caller's work intact
                 parent = await conn.fetchval(
                     Q["insert_order"], order.client_order_id, None, order.correlation_id, order.symbol,
-                    order.side, "open", "market", order.qty, None, None, "working", order.signal_time)
+                    order.side, "open", "market", order.qty, None, None, "working", order.signal_time, self.name)
                 if parent is None:
                     return OrderResult(order.client_order_id, "duplicate", "already placed")
                 for suffix, kind, stop, limit in (("stop", "stop", order.stop, None),
@@ -64,7 +64,7 @@ class PaperBroker:
                     await conn.execute(
                         Q["insert_order"], f"{order.client_order_id}-{suffix}", order.client_order_id,
                         order.correlation_id, order.symbol, exit_side, "close", kind, order.qty, stop, limit,
-                        "new", order.signal_time)
+                        "new", order.signal_time, self.name)
         except asyncpg.PostgresError as exc:
             if getattr(exc, "sqlstate", None) == HALTED:
                 return OrderResult(order.client_order_id, "rejected", str(exc).splitlines()[0])

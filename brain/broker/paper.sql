@@ -23,7 +23,7 @@ SELECT symbol, qty, avg_price, stop_price, take_profit, opened_at FROM positions
 -- order already there and places nothing.
 INSERT INTO orders (client_order_id, parent_client_order_id, correlation_id, symbol, side, intent,
                     order_type, qty, stop_price, limit_price, status, broker, signal_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'paper', $12)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12)
 ON CONFLICT (client_order_id) DO NOTHING
 RETURNING id
 

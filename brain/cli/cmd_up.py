@@ -56,9 +56,12 @@ async def _up(cfg, args) -> int:
     from brain.summary import print_summary, summarize, wait_settled
     from brain.watchdog_launch import start_watchdog, stop_watchdog, wait_for_watchdog
 
+    if cfg.broker == "ib" and args.until_done:
+        raise BrainError("--until-done finishes a replay; with BRAIN_BROKER=ib bars are live and never run out")
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     # Everything before --start is loaded too: it warms the indicators up and is not replayed.
-    history = load_history(symbols, Path(args.data) if args.data else None, None, args.end)
+    history = load_history(symbols, Path(args.data) if args.data else None, None, args.end) \
+        if cfg.broker == "paper" else None
     admin = await asyncio.to_thread(admin_url, cfg)
     print(f"database   {'embedded PostgreSQL under ' + str(cfg.home) if not cfg.database_url else 'DATABASE_URL'}",
           flush=True)
@@ -81,6 +84,12 @@ async def _up(cfg, args) -> int:
         print("status     brainctl status   halts: brainctl halts")
         if cfg.ingress_port:
             print(f"dashboard  http://{cfg.ingress_host}:{cfg.ingress_port}/   (ingress /v1/*, /metrics, /docs)")
+        if cfg.broker == "ib":
+            print(f"IB         live {cfg.ib_bar_seconds}s bars of {', '.join(cfg.ib_symbols)} from the gateway at "
+                  f"{cfg.ib_host}:{cfg.ib_port} (client id {cfg.ib_client_id}; watchdog {cfg.ib_watchdog_client_id})",
+                  flush=True)
+            await brain.stopping.wait()
+            return 1 if brain.failure else 0
         feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start)
         print(f"replay     {feed.total} bars of {', '.join(history.frames)} from {args.start:%Y-%m-%d} "
               f"({len(history.rejected)} rejected), speed {'as fast as cycles settle' if not args.speed else args.speed}",

@@ -15,13 +15,16 @@ def gather(conn) -> dict:
     beats = ages_sync(conn)
     breakers = {k[8:]: v for k, v in conn.execute(
         "SELECT key, value FROM app_state WHERE key LIKE 'breaker:%' ORDER BY key").fetchall()}
+    # The active book is the one its broker last wrote (paper, or ib when trading through IB).
     acct = conn.execute("SELECT equity, cash, high_water_mark, day_start_equity, locked FROM accounts "
-                        "WHERE account = 'paper'").fetchone()
+                        "ORDER BY updated_at DESC LIMIT 1").fetchone()
     positions = [dict(zip(("symbol", "qty", "avg_price", "stop_price", "take_profit"), r)) for r in conn.execute(
         "SELECT symbol, qty, avg_price, stop_price, take_profit FROM positions ORDER BY symbol").fetchall()]
     spend = conn.execute("SELECT coalesce(sum(cost_usd), 0)::float8, count(*) FROM llm_cost_ledger "
                          "WHERE created_at >= date_trunc('day', now())").fetchone()
     pages_failed = conn.execute("SELECT count(*) FROM operator_pages WHERE status = 'failed'").fetchone()[0]
+    links = conn.execute("SELECT value->>'broker', (SELECT value->>'ib' FROM app_state WHERE key = 'heartbeat:watchdog') "
+                         "FROM app_state WHERE key = 'heartbeat:broker'").fetchone()
     active = halts.active(conn)
     level = max((h["level"] for h in active), default=0)
     state = {0: "TRADING", 1: "TRADING (alert)", 2: "NO NEW ENTRIES", 3: "STOPPED", 4: "FLATTENED AND LOCKED"}[level]
@@ -32,6 +35,7 @@ def gather(conn) -> dict:
         "today_pnl": None if acct is None else round(acct[0] - acct[3], 2),
         "positions": positions, "spend_today_usd": round(spend[0], 6), "model_calls_today": spend[1],
         "failed_pages": pages_failed,
+        "broker": links[0] if links else None, "watchdog_ib_link": links[1] if links else None,
     }
 
 
@@ -60,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"watchdog     last checked {beats['watchdog']:.1f}s ago")
     else:
         print("watchdog     has never checked in: new entries are refused")
+    if s["broker"]:
+        print(f"broker       {s['broker']}" + (f" (watchdog's own IB link: {s['watchdog_ib_link']})"
+                                               if s["watchdog_ib_link"] else ""))
     print("breakers     " + (", ".join(f"{k} {v['state']}" for k, v in s["breakers"].items()) or "all closed"))
     if s["account"]:
         a = s["account"]

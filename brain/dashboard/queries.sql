@@ -5,13 +5,15 @@ SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL
 SELECT id, level, invariant, reason, raised_at FROM halts WHERE resumed_at IS NULL ORDER BY level DESC, id
 
 -- name: account
-SELECT equity, cash, high_water_mark, day_start_equity, locked FROM accounts WHERE account = 'paper'
+-- The active book is the one its broker last wrote (paper, or ib when trading through IB).
+SELECT account, equity, cash, high_water_mark, day_start_equity, locked FROM accounts ORDER BY updated_at DESC LIMIT 1
 
 -- name: curve
 -- At most ~400 points: every n-th mark of the equity history.
 SELECT ts, equity FROM (
     SELECT ts, equity, row_number() OVER (ORDER BY ts) AS n, count(*) OVER () AS total
-      FROM equity_history WHERE account = 'paper') e
+      FROM equity_history
+     WHERE account = (SELECT account FROM accounts ORDER BY updated_at DESC LIMIT 1)) e
  WHERE n % greatest(1, total / 400) = 0 OR n = total ORDER BY ts
 
 -- name: benchmark

@@ -14,7 +14,8 @@ from brain.bus import Bus
 from brain.config import Settings
 from brain.heartbeat import beat
 from brain.ingress.models import BarIn, ContextIn, FillIn, HeartbeatIn
-from brain.market.bars import Bar, BarRejected, check_bar
+from brain.market.bars import Bar, BarRejected
+from brain.market.live_bars import store_live_bar
 
 MAX_BODY = 64 * 1024
 
@@ -65,17 +66,10 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus) -> FastAPI:
         async with pool.acquire() as conn, conn.transaction():
             if (seen := await once(conn, "bars", body.client_id)) is not None:
                 return seen
-            latest = await conn.fetchval("SELECT max(ts) FROM bars WHERE symbol = $1", bar.symbol)
             try:
-                check_bar(bar, latest)
+                message_id = await store_live_bar(conn, bus, bar)
             except BarRejected as exc:
                 raise HTTPException(422, f"bar rejected: {exc}") from None
-            await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume, source) "
-                               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'ingress')", bar.symbol, bar.ts, bar.open,
-                               bar.high, bar.low, bar.close, bar.volume)
-            message_id = await bus.publish("market.bar", bar, from_agent="ingress", conn=conn,
-                                           correlation_id=f"{bar.symbol}@{bar.ts.isoformat()}")
-            await beat(conn, "market_data", {"symbol": bar.symbol, "bar": bar.ts.isoformat()})
             return await receipt(conn, "bars", body.client_id, {"stored": True, "message_id": message_id})
 
     @app.post("/v1/heartbeat", dependencies=[Depends(authorised)])

@@ -61,7 +61,9 @@ class FeedStats:
     bar_published_at: dict[str, float] = field(default_factory=dict)   # correlation -> monotonic time
 
 
-def fill_messages(fills, bar: Bar) -> list[Outgoing]:
+def fill_messages(fills, bar_ts) -> list[Outgoing]:
+    """order.filled for each fill, and the cycle's `filled` outcome for each entry; bar_ts is
+    the bar a fill happened on when its correlation id does not name one."""
     out = []
     for f in fills:
         payload = OrderFilled(client_order_id=f.client_order_id, symbol=f.symbol, side=f.side, qty=f.qty,
@@ -70,16 +72,19 @@ def fill_messages(fills, bar: Bar) -> list[Outgoing]:
         out.append(Outgoing("order.filled", payload, "broker", f.correlation_id))
         if f.intent == "open":
             out.append(Outgoing("cycle.outcome", CycleOutcome(
-                symbol=f.symbol, bar_time=_bar_time(f.correlation_id, bar), outcome="filled", by="broker",
-                detail=f"{f.side} {f.qty:.0f} at {f.price:.4f} on the open of {bar.ts:%Y-%m-%d}"),
+                symbol=f.symbol, bar_time=_bar_time(f.correlation_id, bar_ts), outcome="filled", by="broker",
+                detail=f"{f.side} {f.qty:.0f} at {f.price:.4f} on {f.at:%Y-%m-%d %H:%M}"),
                 "broker", f.correlation_id))
     return out
 
 
-def _bar_time(correlation_id: str | None, bar: Bar):
+def _bar_time(correlation_id: str | None, bar_ts):
     if correlation_id and "@" in correlation_id:
-        return pd.Timestamp(correlation_id.split("@", 1)[1]).to_pydatetime()
-    return bar.ts
+        try:
+            return pd.Timestamp(correlation_id.split("@", 1)[1]).to_pydatetime()
+        except ValueError:
+            pass  # not a cycle's id (e.g. a flatten): the fill's own time stands
+    return bar_ts
 
 
 class ReplayFeed:
@@ -129,7 +134,7 @@ class ReplayFeed:
             out = [Outgoing("market.bar", bar, "feed", corr, to_agent="record")]
             if state is not None:
                 out.append(Outgoing("market.state", state, "signals", corr))
-            out += fill_messages(fills, bar)
+            out += fill_messages(fills, bar.ts)
             await self.bus.publish_many(out, conn=conn)
             now = time.monotonic()
             if now - self._last_beat >= 0.5:  # the watchdog reads seconds, not bars

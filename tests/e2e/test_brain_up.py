@@ -61,3 +61,20 @@ def test_bad_arguments_and_yaml_config(db, tmp_path):
     out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "db", "current"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "no_such_setting" in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_ib_without_a_gateway_stops_with_one_line(db, tmp_path):
+    """Fail closed: with BRAIN_BROKER=ib and no gateway, `brain up` does not trade blind."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = db.env(home)
+    env.update(BRAIN_CONTEXT_DIR=str(context_dir(tmp_path)), BRAIN_SKILLS_DIR=str(REPO / "skills"),
+               BRAIN_INGRESS_PORT="0", BRAIN_BROKER="ib", BRAIN_IB_PORT="1", BRAIN_IB_CLIENT_ID="31")
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--no-watchdog"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert out.stderr.startswith("brain: IB gateway at 127.0.0.1:1 did not answer (client id 31)"), out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
+    until = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--until-done"], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert until.returncode == 1 and "bars are live and never run out" in until.stderr

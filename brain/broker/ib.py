@@ -1,0 +1,327 @@
+"""The Interactive Brokers broker, through ib_async, against IB Gateway or TWS (paper first).
+
+The book in Postgres mirrors the broker. An order is recorded before it is sent, so the
+halt trigger on `orders` keeps the last word; fills arrive as IB execution events and are
+stored idempotently by execution id; on every (re)connect the adapter reconciles orders,
+fills and positions with what IB reports, and IB is the truth for positions. A bracket is
+a market entry with a stop and a take-profit as children, every leg tagged with
+orderRef = client order id (plus -stop / -tp), so a redelivered approval or a restarted
+brain finds what is already at the broker instead of sending it twice.
+
+The adapter only beats the `broker` heartbeat while the gateway answers: when the gateway
+goes away (its nightly restart, a crash), the watchdog sees the beat age and halts, and the
+adapter reconnects with backoff on its own.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import asyncpg
+
+from brain.broker.base import BracketOrder, Fill, OrderResult
+from brain.errors import BrainError
+from brain.heartbeat import beat
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "paper.sql") | queries_beside(__file__, "ib.sql")
+log = logging.getLogger("brain.broker.ib")
+HALTED = "P0001"
+BOOK = "ib"                      # the key of this broker's book in `accounts` and `positions`
+DEAD_STATES = {"Cancelled", "ApiCancelled", "Inactive"}
+
+
+@dataclass(frozen=True)
+class IBConfig:
+    host: str = "127.0.0.1"
+    port: int = 4002                   # IB Gateway, paper
+    client_id: int = 11
+    account: str = ""                  # the IB account code; empty: the gateway's only account
+    connect_timeout_s: float = 10.0
+    reconnect_max_s: float = 60.0
+    heartbeat_s: float = 1.0
+
+
+def stock(symbol: str):
+    from ib_async import Stock
+
+    return Stock(symbol, "SMART", "USD")
+
+
+def bracket_legs(ib, order: BracketOrder) -> list:
+    """Market entry, take-profit and stop; only the last leg transmits, so IB receives the
+    three together and never holds an entry without its exits."""
+    from ib_async import LimitOrder, MarketOrder, StopOrder
+
+    action, reverse = ("BUY", "SELL") if order.side == "buy" else ("SELL", "BUY")
+    coid = order.client_order_id
+    parent = MarketOrder(action, order.qty, orderId=ib.client.getReqId(), orderRef=coid, tif="DAY",
+                         transmit=False)
+    take_profit = LimitOrder(reverse, order.qty, round(order.take_profit, 2), orderId=ib.client.getReqId(),
+                             parentId=parent.orderId, orderRef=f"{coid}-tp", tif="GTC", transmit=False)
+    stop = StopOrder(reverse, order.qty, round(order.stop, 2), orderId=ib.client.getReqId(),
+                     parentId=parent.orderId, orderRef=f"{coid}-stop", tif="GTC", transmit=True)
+    return [parent, take_profit, stop]
+
+
+class IBBroker:
+    name = "ib"
+    account = BOOK
+
+    def __init__(self, ib, cfg: IBConfig, pool: asyncpg.Pool, publish=None, starting_cash: float = 0.0) -> None:
+        self.ib = ib
+        self.cfg = cfg
+        self.pool = pool
+        # publish(outgoing list, conn): how fills reach the bus (order.filled, cycle.outcome).
+        self.publish = publish
+        self.starting_cash = starting_cash
+        self._contracts: dict[str, object] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._serial = asyncio.Lock()
+        self._hooked = False
+        self._last_equity_row = 0.0
+        self.last_reconcile: list[str] = []
+
+    # ------------------------------------------------------------------ connection
+    async def connect(self) -> list[str]:
+        """Connect, subscribe to executions, reconcile; returns what reconciliation found."""
+        try:
+            await self.ib.connectAsync(self.cfg.host, self.cfg.port, clientId=self.cfg.client_id,
+                                       timeout=self.cfg.connect_timeout_s, account=self.cfg.account)
+        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            raise BrainError(f"IB gateway at {self.cfg.host}:{self.cfg.port} did not answer "
+                             f"(client id {self.cfg.client_id}): {exc or type(exc).__name__}") from None
+        if not self._hooked:
+            self.ib.execDetailsEvent += self._on_execution
+            self.ib.commissionReportEvent += self._on_commission
+            self.ib.orderStatusEvent += self._on_status
+            self.ib.disconnectedEvent += self._on_disconnect
+            self._hooked = True
+        self.last_reconcile = []
+        async with self.pool.acquire() as conn:
+            await conn.execute(Q["ensure_account"], BOOK, self.starting_cash)
+            found = await self.reconcile(conn)
+        self.last_reconcile = found or ["nothing to fix"]
+        for problem in found:
+            log.warning("IB reconcile: %s", problem)
+        await self.sync_account()
+        return found
+
+    async def run(self) -> None:
+        """The adapter's own loop: account and heartbeat while connected, reconnect when not."""
+        backoff = 1.0
+        while True:
+            if not self.ib.isConnected():
+                try:
+                    await self.connect()
+                    log.warning("IB gateway connected again; orders, fills and positions reconciled")
+                    backoff = 1.0
+                except BrainError as exc:
+                    log.warning("%s; retrying in %.0fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+                    continue
+            await self.sync_account()
+            await asyncio.sleep(self.cfg.heartbeat_s)
+
+    def _on_disconnect(self) -> None:
+        log.warning("IB gateway disconnected; no broker heartbeat until it is back")
+
+    def _spawn(self, coro) -> None:
+        # ib_async calls handlers synchronously; the database work runs as a task, kept
+        # referenced so it is not collected half-way, and a failure is logged, never lost.
+        # One at a time, in arrival order: a commission must find the fill IB sent before it.
+        async def in_order():
+            async with self._serial:
+                return await coro
+
+        task = asyncio.ensure_future(in_order())
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("IB event handling failed: %r", t.exception())
+
+        task.add_done_callback(done)
+
+    async def settled(self) -> None:
+        """Wait for every execution event received so far to be stored."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------------ account
+    async def sync_account(self) -> None:
+        if not self.ib.isConnected():
+            return
+        values = {v.tag: v.value for v in self.ib.accountValues(self.cfg.account)
+                  if v.currency in ("USD", "BASE", "")}
+        async with self.pool.acquire() as conn:
+            if "NetLiquidation" in values:
+                equity = float(values["NetLiquidation"])
+                cash = float(values.get("TotalCashValue", equity))
+                gross = float(values.get("GrossPositionValue", 0.0))
+                await conn.execute(Q["ib_sync_account"], BOOK, cash, equity, gross)
+                if time.monotonic() - self._last_equity_row >= 60:
+                    self._last_equity_row = time.monotonic()
+                    await conn.execute(Q["record_equity"], BOOK, datetime.now(timezone.utc), equity, cash)
+            await beat(conn, "broker", {"broker": "ib", "client_id": self.cfg.client_id,
+                                        "account": self.cfg.account or None})
+
+    # ------------------------------------------------------------------ orders
+    def _at_broker(self, client_order_id: str) -> bool:
+        return any(t.order.orderRef == client_order_id for t in self.ib.trades())
+
+    async def _contract(self, symbol: str):
+        if symbol not in self._contracts:
+            qualified = await self.ib.qualifyContractsAsync(stock(symbol))
+            if not qualified or qualified[0] is None:
+                raise BrainError(f"IB does not know the stock {symbol!r} on SMART/USD")
+            self._contracts[symbol] = qualified[0]
+        return self._contracts[symbol]
+
+    async def place_bracket(self, conn: asyncpg.Connection, order: BracketOrder) -> OrderResult:
+        acct = await conn.fetchrow(Q["account"], BOOK)
+        if acct is not None and acct["locked"]:
+            return OrderResult(order.client_order_id, "rejected", "the broker adapter is locked (L4 halt)")
+        if not self.ib.isConnected():
+            return OrderResult(order.client_order_id, "rejected", "the IB gateway is not connected")
+        exit_side = "sell" if order.side == "buy" else "buy"
+        try:
+            contract = await self._contract(order.symbol)
+            async with conn.transaction():  # a savepoint: a refused order leaves the caller's work intact
+                parent = await conn.fetchval(
+                    Q["insert_order"], order.client_order_id, None, order.correlation_id, order.symbol,
+                    order.side, "open", "market", order.qty, None, None, "working", order.signal_time, self.name)
+                if parent is None:
+                    return OrderResult(order.client_order_id, "duplicate", "already placed")
+                for suffix, kind, stop, limit in (("stop", "stop", order.stop, None),
+                                                  ("tp", "take_profit", None, order.take_profit)):
+                    await conn.execute(
+                        Q["insert_order"], f"{order.client_order_id}-{suffix}", order.client_order_id,
+                        order.correlation_id, order.symbol, exit_side, "close", kind, order.qty, stop, limit,
+                        "new", order.signal_time, self.name)
+                if self._at_broker(order.client_order_id):
+                    # Sent before, by a transaction that did not commit: record it, do not resend.
+                    return OrderResult(order.client_order_id, "working", "already at IB; recorded, not sent again")
+                legs = bracket_legs(self.ib, order)
+                for leg in legs:
+                    self.ib.placeOrder(contract, leg)
+                await conn.execute(Q["ib_order_ids"], order.client_order_id, str(legs[0].orderId))
+        except asyncpg.PostgresError as exc:
+            if getattr(exc, "sqlstate", None) == HALTED:
+                return OrderResult(order.client_order_id, "rejected", str(exc).splitlines()[0])
+            raise
+        except BrainError as exc:
+            return OrderResult(order.client_order_id, "rejected", str(exc))
+        return OrderResult(order.client_order_id, "working", "bracket sent to IB")
+
+    async def on_bar(self, conn: asyncpg.Connection, bar) -> list[Fill]:
+        return []  # IB fills arrive as execution events, not from bars
+
+    # ------------------------------------------------------------------ executions
+    def _on_execution(self, trade, fill) -> None:
+        self._spawn(self.record_execution(fill))
+
+    def _on_commission(self, trade, fill, report) -> None:
+        self._spawn(self.pool.execute(Q["ib_commission"], f"ib:{report.execId}", report.commission))
+
+    def _on_status(self, trade) -> None:
+        if trade.orderStatus.status in DEAD_STATES and trade.order.orderRef:
+            self._spawn(self.pool.execute(Q["ib_dead_order"], trade.order.orderRef))
+
+    async def record_execution(self, fill) -> Fill | None:
+        """Store one IB execution (idempotent by execution id) and, once its order is complete,
+        update the book and publish the fill. Returns the completed fill, if any."""
+        ex = fill.execution
+        commission = fill.commissionReport.commission if fill.commissionReport else 0.0
+        async with self.pool.acquire() as conn, conn.transaction():
+            order = await conn.fetchrow(Q["ib_order_for_update"], ex.orderRef)
+            if order is None:
+                log.warning("IB execution %s has orderRef %r, which this brain did not place; positions "
+                            "reconcile from IB", ex.execId, ex.orderRef)
+                return None
+            stored = await conn.fetchval(Q["ib_insert_fill"], ex.orderRef, f"ib:{ex.execId}", ex.shares, ex.price,
+                                         commission or 0.0, ex.time)
+            if not stored:
+                return None  # seen before: a replayed event or a reconciliation
+            done = await self._apply(conn, order, ex.time)
+            if done is not None and self.publish is not None:
+                from brain.market.replay import fill_messages
+
+                await self.publish(fill_messages([done], ex.time), conn)
+            return done
+
+    async def _apply(self, conn, order, at: datetime) -> Fill | None:
+        coid, symbol = order["client_order_id"], order["symbol"]
+        filled_qty, vwap, commission = await conn.fetchrow(Q["ib_filled_so_far"], coid)
+        signed = filled_qty if order["side"] == "buy" else -filled_qty
+        complete = filled_qty >= order["qty"] - 1e-9
+        if order["intent"] == "open":
+            stop = await conn.fetchval("SELECT stop_price FROM orders WHERE client_order_id = $1", f"{coid}-stop")
+            tp = await conn.fetchval("SELECT limit_price FROM orders WHERE client_order_id = $1", f"{coid}-tp")
+            await conn.execute(Q["upsert_position"], BOOK, symbol, signed, vwap, stop, tp, at)
+            if not complete:
+                return None
+            await conn.execute(Q["mark_filled"], coid, at, vwap)
+            await conn.execute(Q["activate_children"], coid)
+            return Fill(coid, symbol, order["side"], filled_qty, vwap, commission, at, "open", "entry",
+                        order["correlation_id"])
+        pos = await conn.fetchrow(Q["position"], BOOK, symbol)
+        if not complete:
+            if pos is not None:
+                await conn.execute(Q["ib_position_qty"], BOOK, symbol, pos["qty"] + signed)
+            return None
+        await conn.execute(Q["mark_filled"], coid, at, vwap)
+        if order["parent_client_order_id"]:
+            await conn.execute(Q["cancel_siblings"], order["parent_client_order_id"], coid)
+        pnl = None
+        if pos is not None:
+            pnl = -signed * (vwap - pos["avg_price"]) - commission
+            await conn.execute(Q["delete_position"], BOOK, symbol)
+        return Fill(coid, symbol, order["side"], filled_qty, vwap, commission, at, "close", order["order_type"],
+                    order["correlation_id"], pnl)
+
+    # ------------------------------------------------------------------ reconciliation
+    async def reconcile(self, conn: asyncpg.Connection) -> list[str]:
+        """Make the book agree with IB after a (re)connect; returns what had to be fixed or
+        what an operator should know. Executions missed while away are stored; orders IB no
+        longer works are closed in the book; positions are taken from IB."""
+        problems: list[str] = []
+        for fill in await self.ib.reqExecutionsAsync():
+            if fill.execution.orderRef and await self.record_execution(fill) is not None:
+                problems.append(f"{fill.execution.orderRef}: fill {fill.execution.execId} arrived while away; booked")
+        open_refs = {t.order.orderRef for t in await self.ib.reqAllOpenOrdersAsync() if t.order.orderRef}
+        known = {r["client_order_id"] for r in await conn.fetch(Q["ib_all_refs"])}
+        for ref in sorted(open_refs - known):
+            problems.append(f"IB works an order with orderRef {ref!r} that this brain did not place; left alone")
+        for row in await conn.fetch(Q["ib_open_in_book"]):
+            # A child not yet live waits for its parent; anything else must be working at IB.
+            if row["status"] == "working" and row["client_order_id"] not in open_refs:
+                await conn.execute(Q["ib_dead_order"], row["client_order_id"])
+                problems.append(f"{row['client_order_id']}: no longer working at IB; marked cancelled")
+        at_ib = {p.contract.symbol: p for p in await self.ib.reqPositionsAsync()
+                 if (not self.cfg.account or p.account == self.cfg.account) and p.position}
+        book = {r["symbol"]: r for r in await conn.fetch(Q["positions"], BOOK)}
+        for symbol, p in at_ib.items():
+            mine = book.get(symbol)
+            if mine is None or abs(mine["qty"] - p.position) > 1e-9:
+                await conn.execute(Q["ib_take_position"], BOOK, symbol, p.position, p.avgCost)
+                problems.append(f"{symbol}: book had {mine['qty'] if mine else 0:g}, IB holds {p.position:g}; "
+                                "took IB's")
+        for symbol in sorted(set(book) - set(at_ib)):
+            await conn.execute(Q["delete_position"], BOOK, symbol)
+            problems.append(f"{symbol}: book had {book[symbol]['qty']:g}, IB holds nothing; removed")
+        stops = {t.contract.symbol for t in self.ib.openTrades() if t.order.orderType in ("STP", "STP LMT")}
+        for symbol in sorted(set(at_ib) - stops):
+            problems.append(f"{symbol}: IB position without a working stop")
+        return problems
+
+    async def account_row(self, conn: asyncpg.Connection) -> asyncpg.Record | None:
+        return await conn.fetchrow(Q["account"], BOOK)
+
+    async def positions(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        return await conn.fetch(Q["positions"], BOOK)

@@ -1,0 +1,123 @@
+"""Live bars from Interactive Brokers.
+
+On each (re)connect: the recent history at the configured bar size warms the indicators up
+(stored, no cycle started), then IB's 5-second real-time bars are folded into bars of that
+size. A finished bar takes the ingress path (validated, stored, market.bar published, the
+market-data heartbeat beaten), so the same signals consumer and agents trade on it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date, datetime, timezone
+
+import asyncpg
+
+from brain.broker.ib import stock
+from brain.bus import Bus
+from brain.market.bars import Bar, BarRejected
+from brain.market.live_bars import store_live_bar
+
+log = logging.getLogger("brain.feed.ib")
+
+# IB's names for the historical bar sizes a live bar can have.
+BAR_SIZES = {60: "1 min", 300: "5 mins", 900: "15 mins", 1800: "30 mins", 3600: "1 hour"}
+REALTIME_S = 5   # the only size IB streams
+
+
+class Aggregator:
+    """Folds 5-second bars into bars of `seconds`, labelled by their start. A bar is finished
+    when the first 5-second bar of the next period arrives."""
+
+    def __init__(self, symbol: str, seconds: int) -> None:
+        self.symbol = symbol
+        self.seconds = seconds
+        self._open: list | None = None   # [start, open, high, low, close, volume]
+
+    def add(self, t: datetime, o: float, h: float, lo: float, c: float, v: float) -> Bar | None:
+        start = int(t.timestamp()) // self.seconds * self.seconds
+        cur = self._open
+        if cur is None or start > cur[0]:
+            self._open = [start, o, h, lo, c, max(v, 0.0)]
+            return None if cur is None else self._bar(cur)
+        if start == cur[0]:
+            cur[2], cur[3], cur[4], cur[5] = max(cur[2], h), min(cur[3], lo), c, cur[5] + max(v, 0.0)
+        return None  # a late 5-second bar of a period already finished is dropped
+
+    def _bar(self, cur: list) -> Bar:
+        return Bar(symbol=self.symbol, ts=datetime.fromtimestamp(cur[0], timezone.utc), open=cur[1], high=cur[2],
+                   low=cur[3], close=cur[4], volume=cur[5], source="ib")
+
+
+def _utc(value) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    raise BarRejected(f"IB bar time {value!r} is not a date")
+
+
+class IBBarFeed:
+    def __init__(self, ib, pool: asyncpg.Pool, bus: Bus, symbols: list[str], bar_seconds: int = 300,
+                 history_duration: str = "10 D") -> None:
+        if bar_seconds not in BAR_SIZES:
+            raise ValueError(f"bar size {bar_seconds}s is not one of {sorted(BAR_SIZES)}")
+        self.ib, self.pool, self.bus = ib, pool, bus
+        self.symbols = symbols
+        self.bar_seconds = bar_seconds
+        self.history_duration = history_duration
+        self.aggregators = {s: Aggregator(s, bar_seconds) for s in symbols}
+        self.stored = 0
+        self.rejected = 0
+        self._streams: list = []
+        self._tasks: set[asyncio.Task] = set()
+
+    async def subscribe(self) -> None:
+        """Warm up from history and stream; call after every (re)connect."""
+        self._streams.clear()
+        for symbol in self.symbols:
+            [contract] = await self.ib.qualifyContractsAsync(stock(symbol))
+            if contract is None:
+                log.error("IB does not know the stock %r on SMART/USD; no bars for it", symbol)
+                continue
+            history = await self.ib.reqHistoricalDataAsync(
+                contract, endDateTime="", durationStr=self.history_duration,
+                barSizeSetting=BAR_SIZES[self.bar_seconds], whatToShow="TRADES", useRTH=True, formatDate=2)
+            warm = 0
+            for b in history:
+                warm += await self._store(Bar(symbol=symbol, ts=_utc(b.date), open=b.open, high=b.high, low=b.low,
+                                              close=b.close, volume=max(b.volume, 0.0), source="ib"), publish=False)
+            stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", False)
+            stream.updateEvent += self._on_update(symbol)
+            self._streams.append(stream)
+            log.info("IB bars for %s: %d history bars stored, streaming %ds bars", symbol, warm, self.bar_seconds)
+
+    def _on_update(self, symbol: str):
+        def handle(bars, has_new_bar: bool) -> None:
+            if not has_new_bar or not bars:
+                return
+            rt = bars[-1]
+            done = self.aggregators[symbol].add(_utc(rt.time), rt.open_, rt.high, rt.low, rt.close, rt.volume)
+            if done is not None:
+                task = asyncio.ensure_future(self._store(done, publish=True))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        return handle
+
+    async def _store(self, bar: Bar, publish: bool) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM bars WHERE symbol = $1 AND ts = $2", bar.symbol, bar.ts):
+                return 0  # already stored: a reconnect re-reads history it has
+            try:
+                await store_live_bar(conn, self.bus, bar, publish=publish)
+            except BarRejected as exc:
+                self.rejected += 1
+                log.warning("IB bar %s %s rejected: %s", bar.symbol, bar.ts, exc)
+                return 0
+        self.stored += 1
+        return 1
+
+    async def settled(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

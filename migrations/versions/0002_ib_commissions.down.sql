@@ -1,0 +1,1 @@
+REVOKE UPDATE (commission) ON fills FROM brain_app;

@@ -1,0 +1,1 @@
+GRANT UPDATE (commission) ON fills TO brain_app;

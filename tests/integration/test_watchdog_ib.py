@@ -1,0 +1,88 @@
+"""The watchdog's own IB connection (its own client id): L3 cancels entries at IB and keeps
+the stops, L4 cancels everything and flattens at market, and a gateway that is down at the
+moment of the halt is flattened as soon as it answers."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+from ib_async import MarketOrder, StopOrder
+
+from brain.broker.ib import stock
+from tests.fakes.fake_ib import FakeIB
+from watchdog_proc.actions import enforce, raise_halt
+from watchdog_proc.checks import Breach
+from watchdog_proc.ib_link import IBLink
+
+
+@pytest.fixture
+def conn(db):
+    c = psycopg.connect(db.url("watchdog"), autocommit=True)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def settings(db, tmp_path):
+    (tmp_path / "context").mkdir()
+    return db.settings(tmp_path / "home", context_dir=tmp_path / "context", broker="ib")
+
+
+@pytest.fixture
+def book(db):
+    """IB holds 10 AAPL with its stop working, and an MSFT entry not yet filled."""
+    fake = FakeIB()
+    fake.connect(clientId=11)                        # the brain's connection places the orders
+    aapl, msft = stock("AAPL"), stock("MSFT")
+    fake.placeOrder(aapl, MarketOrder("BUY", 10, orderRef="e1", transmit=True))
+    fake.execute("e1", 150.0)
+    fake.placeOrder(aapl, StopOrder("SELL", 10, 145.0, orderRef="e1-stop", parentId=0, transmit=True))
+    fake.placeOrder(msft, MarketOrder("BUY", 5, orderRef="e2", transmit=True))
+    fake.disconnect()
+    db.sql("INSERT INTO accounts (account, cash, equity, high_water_mark, day_start_equity, day) "
+           "VALUES ('ib', 98500, 100000, 100000, 100000, current_date)")
+    db.sql("INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty, status, broker) VALUES "
+           "('e2', 'MSFT', 'buy', 'open', 'market', 5, 'working', 'ib')")
+    return fake
+
+
+def statuses(fake) -> dict[str, str]:
+    return {t.order.orderRef: t.orderStatus.status for t in fake.trades()}
+
+
+def test_l3_cancels_entries_at_ib_and_keeps_the_stops(conn, settings, book, db):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    halt_id = raise_halt(conn, settings, Breach("broker_heartbeat", 3, "no broker heartbeat"), ib_link=link)
+    assert book.client_ids[-1] == 12, "the watchdog connects with its own client id"
+    assert statuses(book) == {"e1": "Filled", "e1-stop": "Submitted", "e2": "Cancelled"}
+    assert db.sql("SELECT status FROM orders WHERE client_order_id = 'e2'") == [("cancelled",)]
+    [(actions,)] = db.sql("SELECT facts->'actions' FROM agent_journal WHERE facts->>'halt_id' = %s", (str(halt_id),))
+    assert "cancelled 1 working entry orders at IB" in actions
+
+
+def test_l4_flattens_at_ib_and_locks_the_adapter(conn, settings, book, db):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    st = statuses(book)
+    assert st["e1-stop"] == "Cancelled" and st["e2"] == "Cancelled"
+    [(ref, order)] = [(s, o) for s, o in book.placed if (o.orderRef or "").startswith("flatten-")]
+    assert (ref, order.action, order.totalQuantity, order.orderType) == ("AAPL", "SELL", 10, "MKT")
+    assert db.sql("SELECT symbol, side, qty, status, broker FROM orders WHERE client_order_id = %s",
+                  (order.orderRef,)) == [("AAPL", "sell", 10.0, "working", "ib")]
+    assert db.sql("SELECT locked FROM accounts WHERE account = 'ib'") == [(True,)]
+    # Enforcing again sends nothing more while the flatten order works.
+    enforce(conn, settings, link)
+    assert len([o for _, o in book.placed if (o.orderRef or "").startswith("flatten-")]) == 1
+
+
+def test_a_gateway_down_at_l4_is_flattened_when_it_answers(conn, settings, book, db):
+    book.down = True
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    halt_id = raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [(actions,)] = db.sql("SELECT facts->'actions' FROM agent_journal WHERE facts->>'halt_id' = %s", (str(halt_id),))
+    assert any("could NOT reach IB to flatten" in a for a in actions)
+    assert db.sql("SELECT locked FROM accounts WHERE account = 'ib'") == [(True,)]
+    assert enforce(conn, settings, link) == []  # still down: nothing to report done
+    book.come_back()
+    done = enforce(conn, settings, link)
+    assert any("sent market orders to close AAPL" in line for line in done)
+    assert statuses(book)["e1-stop"] == "Cancelled"
