@@ -206,7 +206,11 @@ class Bus:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         if self._consumer_pool is not None:
-            await self._consumer_pool.close()
+            try:
+                await asyncio.wait_for(self._consumer_pool.close(), 10)
+            except asyncio.TimeoutError:
+                log.error("bus: consumer connections still busy after 10s; closing them hard")
+                self._consumer_pool.terminate()
         if self._publish_conn is not None:
             await self._publish_conn.close()
             self._publish_conn = None

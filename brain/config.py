@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     paper_commission_per_share: float = Field(default=0.005, ge=0)
     paper_commission_min: float = Field(default=1.0, ge=0)
     signature_timeout_s: float = Field(default=120.0, gt=0)
+    # The strategy's tunables (brain/strategy.py); bounded, and none of them a risk limit.
+    strategy_stop_atr: float = Field(default=2.0, ge=1.0, le=4.0)
+    strategy_target_atr: float = Field(default=3.0, ge=1.0, le=6.0)
+    strategy_align_threshold: float = Field(default=0.35, ge=0.2, le=0.8)
     optimizer_hour_utc: int = Field(default=22, ge=0, le=23)   # the nightly postmortem
 
     # --- watchdog -----------------------------------------------------------------------

@@ -111,15 +111,30 @@ class Brain:
             await asyncio.wait({self.http_task}, timeout=5)
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.bus.stop()
+        # Every step is bounded: a stop that hangs is worse than one that says what it left.
+        await bounded(asyncio.gather(*self.tasks, return_exceptions=True), "background tasks")
+        await bounded(self.bus.stop(), "the bus")
         if self.ib_feed is not None:
             self.ctx.broker.ib.disconnect()
-        await self.ctx.router.flush_ledger()
+        await bounded(self.ctx.router.flush_ledger(), "the ledger flush")
+        await bounded(self._persist_skills_once(), "the skill recorder")
+        self.skills.stop()
+        if not await bounded(self.pool.close(), "closing the database pool"):
+            self.pool.terminate()
+
+    async def _persist_skills_once(self) -> None:
         async with self.pool.acquire() as conn:
             await self.skills.persist(conn)
-        self.skills.stop()
-        await self.pool.close()
+
+
+async def bounded(awaitable, what: str, timeout_s: float = 15.0) -> bool:
+    """Await a shutdown step for at most timeout_s; False (and a log line) when it did not end."""
+    try:
+        await asyncio.wait_for(awaitable, timeout_s)
+        return True
+    except asyncio.TimeoutError:
+        log.error("shutdown: %s did not finish within %.0fs; going on without it", what, timeout_s)
+        return False
 
 
 async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = True,

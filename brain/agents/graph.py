@@ -13,7 +13,7 @@ MODEL_CONCURRENCY = 4
 def register(bus: Bus, ctx: AgentContext, require_watchdog: bool = True) -> None:
     from brain.signals import live
 
-    bus.consumer("signals", ["market.bar"], live.make_handler(ctx.pool), batch=50)
+    bus.consumer("signals", ["market.bar"], live.make_handler(ctx.pool, ctx.settings.strategy_align_threshold), batch=50)
     bus.consumer("regime", ["market.state"], regime.make_handler(ctx), batch=1, concurrency=MODEL_CONCURRENCY)
     bus.consumer("strategist", ["regime.assessment"], strategist.make_handler(ctx), batch=1,
                  concurrency=MODEL_CONCURRENCY)

@@ -91,6 +91,16 @@ def self_optimizer(x: dict[str, Any]) -> dict[str, Any]:
                          "its persona for a rule that is stricter than the evidence supports",
                          "evidence": line, "expected_effect": "fewer missed winners at the same loss rate",
                          "edit": None})
+    skipped = x["counterfactuals"]["skipped"]
+    threshold = x.get("parameters", {}).get("strategy_align_threshold")
+    if threshold is not None and sum(skipped.values()) >= 30 and skipped["take_profit"] > 1.5 * skipped["stop"]:
+        line = (f"of {sum(skipped.values())} skipped setups, {skipped['take_profit']} would have reached the "
+                f"take-profit first and {skipped['stop']} the stop")
+        not_worked.append(line)
+        recs.append({"target": "strategy_align_threshold", "value": round(max(0.2, threshold - 0.05), 2),
+                     "change": f"lower the signal threshold from {threshold} to {max(0.2, threshold - 0.05):.2f}",
+                     "evidence": line, "expected_effect": "more of the setups that skipped winners become trades",
+                     "edit": None})
     for regime, r in x["by_regime"].items():
         (worked if r["pnl"] > 0 else not_worked).append(
             f"{regime}: {r['trades']} closed trades, win rate {r['win_rate']:.0%}, P&L {r['pnl']:+,.2f}")

@@ -12,6 +12,7 @@ from brain.agents.topics import TradeProposal, TradeSignature
 from brain.bus import Delivery, Outgoing
 from brain.risk.gate import Proposal, evaluate
 from brain.router.answers import ModelFailure
+from brain.strategy import StrategyParams
 
 DRIFT_LIMIT = 0.01          # the latest close may be at most 1% from the proposal's entry
 TOLERANCE = 1e-6            # relative difference below which two numbers are the same number
@@ -61,7 +62,7 @@ def fact_checker(ctx: AgentContext):
             "FROM bars WHERE symbol = $1 ORDER BY ts DESC LIMIT 1", p.symbol, p.bar_time)
         if bar is None or latest is None:
             return _signature(d, p, "fact_checker", "veto", [f"no stored bar for {p.symbol} at {p.bar_time}"], {})
-        stop, target = bracket(p.side, bar["close"], state.indicators["atr"])
+        stop, target = bracket(p.side, bar["close"], state.indicators["atr"], StrategyParams.of(ctx.settings))
         recomputed = {"close": bar["close"], "entry": bar["close"], "atr": state.indicators["atr"], "stop": stop,
                       "take_profit": target, "composite": state.composite,
                       **{k: state.indicators[k] for k in ("rsi", "adx", "macd_hist")}}

@@ -1,5 +1,6 @@
 """Strategist: regime.assessment -> trade.proposal or trade.skip. Prices come from code
-(entry at the close, stop 2 ATR away, take-profit 3 ATR away); the model judges quality."""
+(entry at the close, stop and take-profit a set number of ATRs away, 2 and 3 by default);
+the model judges quality."""
 from __future__ import annotations
 
 from brain.agents import reads
@@ -7,15 +8,13 @@ from brain.agents.context import AgentContext, call_info
 from brain.agents.topics import CycleOutcome, TradeProposal, TradeSkip
 from brain.bus import Delivery, Outgoing
 from brain.router.answers import ModelFailure
-
-STOP_ATR = 2.0
-TARGET_ATR = 3.0
+from brain.strategy import DEFAULT, StrategyParams
 
 
-def bracket(side: str, close: float, atr: float) -> tuple[float, float]:
+def bracket(side: str, close: float, atr: float, params: StrategyParams = DEFAULT) -> tuple[float, float]:
     if side == "buy":
-        return round(close - STOP_ATR * atr, 4), round(close + TARGET_ATR * atr, 4)
-    return round(close + STOP_ATR * atr, 4), round(close - TARGET_ATR * atr, 4)
+        return round(close - params.stop_atr * atr, 4), round(close + params.target_atr * atr, 4)
+    return round(close + params.stop_atr * atr, 4), round(close - params.target_atr * atr, 4)
 
 
 def stance_against(side: str | None, stance: str) -> bool:
@@ -23,6 +22,8 @@ def stance_against(side: str | None, stance: str) -> bool:
 
 
 def make_handler(ctx: AgentContext):
+    params = StrategyParams.of(ctx.settings)
+
     async def handle(d: Delivery) -> list[Outgoing]:
         a = d.payload
         state = await reads.market_state(ctx.pool, a.state_message_id)
@@ -47,12 +48,12 @@ def make_handler(ctx: AgentContext):
             return skip(f"signals do not align on a side (composite {state.composite:+.2f})")
         if stance_against(side, a.stance):
             return skip(f"regime stance {a.stance} is against a {side}")
-        stop, target = bracket(side, state.close, atr)
+        stop, target = bracket(side, state.close, atr, params)
         inputs = {"symbol": state.symbol, "bar_time": state.bar_time.isoformat(), "close": state.close,
                   "signalled_side": side, "composite": state.composite, "computed_regime": state.computed_regime,
                   "indicators": state.indicators, "regime": a.regime, "stance": a.stance,
                   "regime_confidence": a.confidence, "entry": state.close, "stop": stop, "take_profit": target,
-                  "reward_risk": TARGET_ATR / STOP_ATR, "holding": held}
+                  "reward_risk": params.reward_risk, "holding": held}
         answer = await ctx.ask("strategist", "strategist", inputs, corr)
         if isinstance(answer, ModelFailure):
             return skip(f"model failure, failing closed: {answer.reason}")
@@ -66,7 +67,7 @@ def make_handler(ctx: AgentContext):
         proposal = TradeProposal(
             proposal_id=f"{corr}:v1", symbol=state.symbol, bar_time=state.bar_time, state_message_id=a.state_message_id,
             side=side, entry=state.close, stop=stop, take_profit=target, confidence=data["confidence"],
-            edge=min(data["edge"], TARGET_ATR / STOP_ATR), size_factor=data["size_factor"], regime=a.regime,
+            edge=min(data["edge"], params.reward_risk), size_factor=data["size_factor"], regime=a.regime,
             stance=a.stance, rationale=data["rationale"], numbers=numbers, call=call_info(answer))
         return [Outgoing("trade.proposal", proposal, "strategist", corr, d.message_id)]
 

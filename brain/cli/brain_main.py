@@ -9,6 +9,7 @@ VERBS = [
     ("up", "brain.cli.cmd_up", "embedded or configured Postgres, migrations, watchdog and brain with the replay"),
     ("run", "brain.cli.cmd_run", "run the brain process alone"),
     ("backtest", "brain.cli.cmd_backtest", "the same agents and bus over history, with a report"),
+    ("shadow", "brain.cli.cmd_shadow", "replay an optimizer recommendation beside the live configuration"),
     ("db", "brain.cli.cmd_db", "database migrations: upgrade, downgrade, current"),
     ("bench", "brain.cli.cmd_bench", "benchmarks that print the figures the project promises"),
 ]

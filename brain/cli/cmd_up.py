@@ -90,7 +90,8 @@ async def _up(cfg, args) -> int:
                   flush=True)
             await brain.stopping.wait()
             return 1 if brain.failure else 0
-        feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start)
+        feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start,
+                          align_threshold=cfg.strategy_align_threshold)
         print(f"replay     {feed.total} bars of {', '.join(history.frames)} from {args.start:%Y-%m-%d} "
               f"({len(history.rejected)} rejected), speed {'as fast as cycles settle' if not args.speed else args.speed}",
               flush=True)

@@ -89,13 +89,15 @@ def _bar_time(correlation_id: str | None, bar_ts):
 
 class ReplayFeed:
     def __init__(self, bus: Bus, broker: PaperBroker, history: ValidatedHistory, tracker: SettleTracker,
-                 speed: float | None = None, settle_timeout_s: float = 60.0, start=None) -> None:
+                 speed: float | None = None, settle_timeout_s: float = 60.0, start=None,
+                 align_threshold: float = 0.35) -> None:
         self.bus = bus
         self.broker = broker
         self.history = history
         self.tracker = tracker
         self.speed = speed
         self.settle_timeout_s = settle_timeout_s
+        self.align_threshold = align_threshold
         self.stats = FeedStats()
         self._last_beat = 0.0
         # Bars before `start` only warm the indicators up; they are not replayed.
@@ -120,7 +122,7 @@ class ReplayFeed:
                 await asyncio.sleep(max(0.0, 1.0 / self.speed - (time.monotonic() - started)))
 
     async def _publish_bar(self, bar: Bar, indicators: dict) -> str | None:
-        state = build_state(bar, indicators)
+        state = build_state(bar, indicators, self.align_threshold)
         corr = correlation_for(bar.symbol, bar.ts)
         async with self.bus.pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(INSERT_BAR, bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close,

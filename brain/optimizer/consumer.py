@@ -9,6 +9,7 @@ from pydantic import Field
 from brain.bus import Bus, Delivery
 from brain.messages import Payload, topic
 from brain.optimizer.run import run_optimizer
+from brain.strategy import StrategyParams
 
 
 @topic("optimizer.request")
@@ -20,7 +21,8 @@ class OptimizerRequest(Payload):
 
 def make_handler(ctx):
     async def handle(d: Delivery) -> None:
-        await run_optimizer(ctx.pool, ctx.router, ctx.skills, ctx.context_dir, d.payload.day, d.payload.days)
+        await run_optimizer(ctx.pool, ctx.router, ctx.skills, ctx.context_dir, d.payload.day, d.payload.days,
+                            StrategyParams.of(ctx.settings))
 
     return handle
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from brain.journal import JournalEntry, record_entry
 from brain.journal.notes import append_note
 from brain.optimizer import guards
+from brain.optimizer.shadow_report import SHADOW_UNREPORTED, report_lines
 from brain.optimizer.stats import compute
 from brain.router.answers import ModelFailure
+from brain.strategy import DEFAULT, StrategyParams
 
 log = logging.getLogger("brain.optimizer")
 
@@ -43,7 +45,7 @@ def screen(recs: list[dict], stats: dict, skill_names: set[str]) -> tuple[list[d
 
 
 def render(day: date, status: str, stats: dict | None, answer: dict | None, kept: list, dropped: list,
-           failure: str | None) -> str:
+           failure: str | None, shadow: list[str] | None = None) -> str:
     lines = [f"# Self-Optimizer report for {day.isoformat()}", "", f"Status: **{status}**", ""]
     if failure:
         lines += ["## What failed", "", failure, ""]
@@ -60,10 +62,13 @@ def render(day: date, status: str, stats: dict | None, answer: dict | None, kept
                       f"   - expected effect: {rec['expected_effect']}"]
             if rec.get("edit"):
                 lines.append(f"   - apply with `brainctl optimize apply <report id> {i}`")
+            if rec.get("edit") or rec.get("value") is not None:
+                lines.append(f"   - try it in a shadow replay first: `brain shadow <report id> {i}`")
     else:
         lines.append("None." if status != "failed" else "None (the run failed).")
     if dropped:
         lines += ["", "## Not recommended: insufficient data or out of bounds", ""] + [f"- {d}" for d in dropped]
+    lines += shadow or []
     if stats:
         lines += ["", "## The statistics (computed by code)", "", "```json", json.dumps(stats, indent=2), "```"]
     return "\n".join(lines) + "\n"
@@ -75,7 +80,12 @@ def write_report(folder: Path, day: date, text: str) -> Path:
     while target.exists():
         n += 1
         target = folder / f"{day.isoformat()}-{n}.md"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    return write_atomically(target, text)
+
+
+def write_atomically(target: Path, text: str) -> Path:
+    """A temp file beside the target, synced, then renamed over it: never half a file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.flush()
@@ -84,14 +94,17 @@ def write_report(folder: Path, day: date, text: str) -> Path:
     return target
 
 
-async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days: int = 1) -> int:
+async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days: int = 1,
+                        params: StrategyParams = DEFAULT) -> int:
     stats = answer = failure = None
+    shadow_rows: list = []
     kept: list = []
     dropped: list = []
     status = "complete"
     try:
         async with pool.acquire() as conn:
-            stats = await compute(conn, day, days)
+            stats = await compute(conn, day, days, params)
+            shadow_rows = await conn.fetch(SHADOW_UNREPORTED)
             first = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM optimizer_reports WHERE status <> 'failed')")
         if first:
             status = "baseline"
@@ -102,8 +115,11 @@ async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days
                                     f"(need {guards.MIN_CLOSED_TRADES})")
             insufficient += [f"filter {k}: {v['signed']} observations (need {guards.MIN_OBSERVATIONS})"
                              for k, v in stats["per_role"].items() if v["signed"] < guards.MIN_OBSERVATIONS]
+            parameters = {"strategy_stop_atr": params.stop_atr, "strategy_target_atr": params.target_atr,
+                          "strategy_align_threshold": params.align_threshold}
             result = await router.call("self_optimizer", skills.get("self-optimizer"),
-                                       {**stats, "insufficient": insufficient}, f"optimizer@{day.isoformat()}")
+                                       {**stats, "insufficient": insufficient, "parameters": parameters},
+                                       f"optimizer@{day.isoformat()}")
             if isinstance(result, ModelFailure):
                 status, failure = "failed", f"the model call failed: {result.reason}; " + "; ".join(result.attempts)
             else:
@@ -112,12 +128,14 @@ async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days
     except Exception as exc:  # a failed run still leaves a report saying what failed
         log.exception("optimizer run failed")
         status, failure = "failed", f"{type(exc).__name__}: {exc}"
-    text = render(day, status, stats, answer, kept, dropped, failure)
+    text = render(day, status, stats, answer, kept, dropped, failure, report_lines(shadow_rows))
     path = write_report(context_dir / "self_optimizer" / "reports", day, text)
     async with pool.acquire() as conn, conn.transaction():
         end = date.fromordinal(day.toordinal() + days - 1)
         report_id = await conn.fetchval(INSERT, day, end, status, str(path), text, json.dumps(stats or {}),
                                         json.dumps(kept))
+        await conn.execute("UPDATE shadow_experiments SET reported_in = $1 WHERE id = any($2::bigint[])",
+                           report_id, [r["id"] for r in shadow_rows])
         await record_entry(conn, context_dir, JournalEntry(
             kind="optimizer", outcome=status, title=f"Self-Optimizer report {report_id} for {day.isoformat()}: {status}",
             sections=[("Report", f"`{path}`: {len(kept)} recommendation(s), {len(dropped)} not made.")]

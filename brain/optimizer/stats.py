@@ -5,6 +5,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 from brain.agents.strategist import bracket
+from brain.strategy import DEFAULT, StrategyParams
 
 HORIZON_BARS = 20   # a counterfactual that touches neither level within this many bars is "neither"
 
@@ -50,7 +51,7 @@ def first_touch(side: str, stop: float, target: float, bars: list) -> str:
     return "neither"
 
 
-async def compute(conn, day: date, days: int = 1) -> dict:
+async def compute(conn, day: date, days: int = 1, params: StrategyParams = DEFAULT) -> dict:
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     end = start + timedelta(days=days)
     per_role: dict[str, dict] = {}
@@ -72,7 +73,7 @@ async def compute(conn, day: date, days: int = 1) -> dict:
         counterfactuals["vetoed"][first_touch(p["side"], p["stop"], p["take_profit"], bars)] += 1
     for (raw,) in await conn.fetch(SKIPPED_SETUPS, start, end):
         s = json.loads(raw)
-        stop, target = bracket(s["signalled_side"], s["close"], s["indicators"]["atr"])
+        stop, target = bracket(s["signalled_side"], s["close"], s["indicators"]["atr"], params)
         bars = await conn.fetch(BARS_AFTER, s["symbol"], datetime.fromisoformat(s["bar_time"]), HORIZON_BARS)
         counterfactuals["skipped"][first_touch(s["signalled_side"], stop, target, bars)] += 1
 

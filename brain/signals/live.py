@@ -16,12 +16,12 @@ TRAILING = """SELECT ts, open, high, low, close, volume FROM (
  ORDER BY ts"""
 
 
-def make_handler(pool):
+def make_handler(pool, align_threshold: float = 0.35):
     async def handle(d: Delivery) -> list[Outgoing]:
         bar = d.payload
         rows = await pool.fetch(TRAILING, bar.symbol, bar.ts, HISTORY_BARS)
         frame = pd.DataFrame([dict(r) for r in rows]).set_index("ts").astype(float)
-        state = build_state(bar, compute(frame).iloc[-1].to_dict())
+        state = build_state(bar, compute(frame).iloc[-1].to_dict(), align_threshold)
         if state is None:
             return []  # still warming up: no cycle for this bar
         return [d.reply("market.state", state, from_agent="signals")

@@ -17,7 +17,6 @@ WEIGHTS = {
     "roc": 0.15,        # ROC percentile over a year, mapped to [-1, 1]
     "bollinger": 0.15,  # position inside the Bollinger bands, mapped to [-1, 1]
 }
-ALIGN_THRESHOLD = 0.35   # |composite| needed before a side counts as signalled
 RSI_OVERBOUGHT = 75.0
 RSI_OVERSOLD = 25.0
 
@@ -49,11 +48,11 @@ def composite(ind: dict[str, float]) -> float:
     return round(sum(WEIGHTS[k] * v for k, v in parts.items()), 6)
 
 
-def signalled_side(ind: dict[str, float], score: float) -> Literal["buy", "sell"] | None:
-    """The side the numbers support, if any: composite beyond the threshold, the trend agreeing,
-    and the RSI not already stretched in that direction."""
-    if score >= ALIGN_THRESHOLD and ind["ema_cross"] > 0 and ind["rsi"] < RSI_OVERBOUGHT:
+def signalled_side(ind: dict[str, float], score: float, threshold: float = 0.35) -> Literal["buy", "sell"] | None:
+    """The side the numbers support, if any: composite beyond the threshold (the setting
+    strategy_align_threshold), the trend agreeing, and the RSI not already stretched that way."""
+    if score >= threshold and ind["ema_cross"] > 0 and ind["rsi"] < RSI_OVERBOUGHT:
         return "buy"
-    if score <= -ALIGN_THRESHOLD and ind["ema_cross"] < 0 and ind["rsi"] > RSI_OVERSOLD:
+    if score <= -threshold and ind["ema_cross"] < 0 and ind["rsi"] > RSI_OVERSOLD:
         return "sell"
     return None

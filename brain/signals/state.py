@@ -25,7 +25,7 @@ class MarketState(Payload):
     signalled_side: Literal["buy", "sell"] | None
 
 
-def build_state(bar: Bar, indicators: dict[str, float]) -> MarketState | None:
+def build_state(bar: Bar, indicators: dict[str, float], align_threshold: float = 0.35) -> MarketState | None:
     """The state for a bar, or None while the indicators are still warming up."""
     if any(not math.isfinite(v) for v in indicators.values()):
         return None
@@ -34,4 +34,4 @@ def build_state(bar: Bar, indicators: dict[str, float]) -> MarketState | None:
     return MarketState(symbol=bar.symbol, bar_time=bar.ts, open=bar.open, high=bar.high, low=bar.low,
                        close=bar.close, volume=bar.volume, indicators=ind,
                        computed_regime=rules.computed_regime(ind), composite=score,
-                       signalled_side=rules.signalled_side(ind, score))
+                       signalled_side=rules.signalled_side(ind, score, align_threshold))

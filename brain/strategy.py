@@ -1,0 +1,32 @@
+"""The strategy's tunable parameters: the few numbers an operator (or a shadow experiment)
+may vary. They shape which bars are setups and where a bracket's levels sit; none of them
+is a risk limit (those are constants in brain/risk/limits.py and no setting reaches them),
+and each is bounded so a typo cannot make the strategy absurd."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Setting name -> (low, high): the range a configuration or a variant may use.
+TUNABLE: dict[str, tuple[float, float]] = {
+    "strategy_stop_atr": (1.0, 4.0),          # stop distance from the entry, in ATRs
+    "strategy_target_atr": (1.0, 6.0),        # take-profit distance from the entry, in ATRs
+    "strategy_align_threshold": (0.2, 0.8),   # |composite| before a side counts as signalled
+}
+
+
+@dataclass(frozen=True)
+class StrategyParams:
+    stop_atr: float = 2.0
+    target_atr: float = 3.0
+    align_threshold: float = 0.35
+
+    @classmethod
+    def of(cls, settings) -> "StrategyParams":
+        return cls(settings.strategy_stop_atr, settings.strategy_target_atr, settings.strategy_align_threshold)
+
+    @property
+    def reward_risk(self) -> float:
+        return self.target_atr / self.stop_atr
+
+
+DEFAULT = StrategyParams()
