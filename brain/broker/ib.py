@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 import asyncpg
 
 from brain.broker.base import BracketOrder, Fill, OrderResult
+from brain.broker.book import record_bracket
 from brain.errors import BrainError
 from brain.heartbeat import beat
 from brain.sql import queries_beside
@@ -189,21 +190,11 @@ class IBBroker:
             return OrderResult(order.client_order_id, "rejected", "the broker adapter is locked (L4 halt)")
         if not self.ib.isConnected():
             return OrderResult(order.client_order_id, "rejected", "the IB gateway is not connected")
-        exit_side = "sell" if order.side == "buy" else "buy"
         try:
             contract = await self._contract(order.symbol)
             async with conn.transaction():  # a savepoint: a refused order leaves the caller's work intact
-                parent = await conn.fetchval(
-                    Q["insert_order"], order.client_order_id, None, order.correlation_id, order.symbol,
-                    order.side, "open", "market", order.qty, None, None, "working", order.signal_time, self.name)
-                if parent is None:
+                if not await record_bracket(conn, order, self.name):
                     return OrderResult(order.client_order_id, "duplicate", "already placed")
-                for suffix, kind, stop, limit in (("stop", "stop", order.stop, None),
-                                                  ("tp", "take_profit", None, order.take_profit)):
-                    await conn.execute(
-                        Q["insert_order"], f"{order.client_order_id}-{suffix}", order.client_order_id,
-                        order.correlation_id, order.symbol, exit_side, "close", kind, order.qty, stop, limit,
-                        "new", order.signal_time, self.name)
                 if self._at_broker(order.client_order_id):
                     # Sent before, by a transaction that did not commit: record it, do not resend.
                     return OrderResult(order.client_order_id, "working", "already at IB; recorded, not sent again")

@@ -13,6 +13,7 @@ from datetime import date
 import asyncpg
 
 from brain.broker.base import BracketOrder, Fill, OrderResult
+from brain.broker.book import record_bracket
 from brain.market.bars import Bar
 from brain.sql import queries_beside
 
@@ -51,20 +52,10 @@ class PaperBroker:
         acct = await conn.fetchrow(Q["account"], self.account)
         if acct is not None and acct["locked"]:
             return OrderResult(order.client_order_id, "rejected", "the broker adapter is locked (L4 halt)")
-        exit_side = "sell" if order.side == "buy" else "buy"
         try:
             async with conn.transaction():  # a savepoint: a refused order leaves the caller's work intact
-                parent = await conn.fetchval(
-                    Q["insert_order"], order.client_order_id, None, order.correlation_id, order.symbol,
-                    order.side, "open", "market", order.qty, None, None, "working", order.signal_time, self.name)
-                if parent is None:
+                if not await record_bracket(conn, order, self.name):
                     return OrderResult(order.client_order_id, "duplicate", "already placed")
-                for suffix, kind, stop, limit in (("stop", "stop", order.stop, None),
-                                                  ("tp", "take_profit", None, order.take_profit)):
-                    await conn.execute(
-                        Q["insert_order"], f"{order.client_order_id}-{suffix}", order.client_order_id,
-                        order.correlation_id, order.symbol, exit_side, "close", kind, order.qty, stop, limit,
-                        "new", order.signal_time, self.name)
         except asyncpg.PostgresError as exc:
             if getattr(exc, "sqlstate", None) == HALTED:
                 return OrderResult(order.client_order_id, "rejected", str(exc).splitlines()[0])

@@ -69,11 +69,10 @@ def _request(conn, args) -> int:
 
 def _apply(conn, cfg, args) -> int:
     import difflib
-    import os
-    import tempfile
 
     from brain.errors import BrainError
     from brain.journal import JournalEntry, record_entry_sync
+    from brain.optimizer.run import write_atomically
     from brain.skills.parse import SkillInvalid, parse_skill
 
     if args.report_id is None or args.number is None:
@@ -118,12 +117,7 @@ def _apply(conn, cfg, args) -> int:
             print("not applied")
             return 1
     who = args.operator or getpass.getuser()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(new)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, new)
     with conn.transaction():
         conn.execute("INSERT INTO optimizer_applies (report_id, rec_no, skill, applied_by, diff) VALUES (%s, %s, %s, %s, %s)",
                      (args.report_id, args.number, skill, who, diff))
