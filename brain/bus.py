@@ -280,8 +280,9 @@ class Bus:
                 # Nothing announced since the claim began. Wait for a notification; the slow
                 # poll means a lost one only delays work by this much.
                 try:
-                    await asyncio.wait_for(c.wake.wait(), timeout=self.settings.bus_poll_interval_s)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(self.settings.bus_poll_interval_s):  # not wait_for: see bus_listener
+                        await c.wake.wait()
+                except TimeoutError:
                     pass
         except asyncio.CancelledError:
             if unacked:  # finished work should not be redone just because we are stopping

@@ -70,13 +70,17 @@ class Listener:
             delay = min(delay * 2, 5.0)
 
     async def _watch(self) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that lands as its timeout fires, and this loop would then outlive the bus.
         assert self._conn is not None
         while True:
             try:
-                await asyncio.wait_for(self._lost.wait(), timeout=self._ping_interval_s)
+                async with asyncio.timeout(self._ping_interval_s):
+                    await self._lost.wait()
                 raise ConnectionError("listen connection terminated")
-            except asyncio.TimeoutError:
-                await asyncio.wait_for(self._conn.fetchval("SELECT 1"), timeout=self._ping_interval_s)
+            except TimeoutError:
+                async with asyncio.timeout(self._ping_interval_s):
+                    await self._conn.fetchval("SELECT 1")
 
     async def _close(self) -> None:
         self.connected.clear()

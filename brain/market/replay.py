@@ -43,9 +43,10 @@ class SettleTracker:
 
     async def wait(self, correlation_id: str, timeout: float) -> bool:
         try:
-            await asyncio.wait_for(self._events[correlation_id].wait(), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancellation on 3.11
+                await self._events[correlation_id].wait()
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         finally:
             self._events.pop(correlation_id, None)

@@ -25,11 +25,14 @@ async def _run(argv: list[str], timeout_s: float) -> tuple[int, str, str]:
     except FileNotFoundError:
         raise RouteError("unavailable", f"{argv[0]} is not installed or not on PATH") from None
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
+        async with asyncio.timeout(timeout_s):
+            out, err = await proc.communicate()
+    except TimeoutError:
         raise RouteError("timeout", f"{argv[0]} did not answer within {timeout_s:.0f}s") from None
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: the CLI must not outlive the call
+            proc.kill()
+            await proc.wait()
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
