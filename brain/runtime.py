@@ -38,6 +38,7 @@ class Brain:
     http: object | None = None
     http_task: asyncio.Task | None = None
     ib_feed: object | None = None      # live bars when the broker is IB
+    resubscriptions: set = field(default_factory=set)
 
     def spawn(self, coro, name: str) -> asyncio.Task:
         """A registered background task; one that dies stops the brain (better down and
@@ -76,8 +77,15 @@ class Brain:
 
     async def _start_ib(self) -> None:
         broker, feed = self.ctx.broker, self.ib_feed
-        # Streams do not survive a gateway restart: subscribe again on every reconnect.
-        broker.ib.connectedEvent += lambda: asyncio.ensure_future(feed.subscribe())
+        def resubscribe() -> None:
+            # Streams do not survive a gateway restart: subscribe again on every reconnect.
+            task = asyncio.ensure_future(feed.subscribe())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
+                "IB bars: subscribing again after a reconnect failed: %r", t.exception()))
+            self.resubscriptions.add(task)
+            task.add_done_callback(self.resubscriptions.discard)
+
+        broker.ib.connectedEvent += resubscribe
         await feed.subscribe()
         self.spawn(broker.run(), "IB broker")
 
@@ -130,9 +138,10 @@ class Brain:
 async def bounded(awaitable, what: str, timeout_s: float = 15.0) -> bool:
     """Await a shutdown step for at most timeout_s; False (and a log line) when it did not end."""
     try:
-        await asyncio.wait_for(awaitable, timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await awaitable
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.error("shutdown: %s did not finish within %.0fs; going on without it", what, timeout_s)
         return False
 
