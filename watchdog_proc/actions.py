@@ -164,14 +164,12 @@ def _enforce_ib(conn, settings: Settings, level: int, ib_link) -> list[str]:
         lock_book(conn, settings.book)
     if ib_link is None or not ib_link.ensure():
         return done
-    at_ib = ib_link.cancel_entries()
+    at_ib = ib_link.cancel_all_but_flatten() if level >= L4 else ib_link.cancel_entries()
     if at_ib:
-        done.append(f"L{level} in force: cancelled {len(at_ib)} entry orders at IB")
+        done.append(f"L{level} in force: cancelled {len(at_ib)} orders at IB")
     if level >= L4:
         left = ib_link.unflattened()
         if left:
-            if any(t for t in ib_link.ib.openTrades() if not (t.order.orderRef or "").startswith("flatten-")):
-                ib_link.ib.reqGlobalCancel()
             closed = [ib_link.close(p.contract, p.position) for p in left]
             record_flatten(conn, closed)
             done.append("L4 in force: sent market orders to close " + ", ".join(c["symbol"] for c in closed))

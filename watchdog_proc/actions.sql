@@ -7,8 +7,9 @@ UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
  WHERE status IN ('new', 'working') AND intent = 'open' RETURNING client_order_id
 
 -- name: cancel_all
+-- Everything but the watchdog's own closing orders, which are the point of an L4.
 UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
- WHERE status IN ('new', 'working') RETURNING client_order_id
+ WHERE status IN ('new', 'working') AND client_order_id NOT LIKE 'flatten-%' RETURNING client_order_id
 
 -- name: positions
 SELECT p.symbol, p.qty, p.avg_price,

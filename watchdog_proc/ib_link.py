@@ -59,6 +59,15 @@ class IBLink:
                 cancelled.append(trade.order.orderRef or str(trade.order.orderId))
         return cancelled
 
+    def cancel_all_but_flatten(self) -> list[str]:
+        """Every working order at IB except the watchdog's own closing orders."""
+        cancelled = []
+        for trade in self.ib.openTrades():
+            if not (trade.order.orderRef or "").startswith(FLATTEN_PREFIX):
+                self.ib.cancelOrder(trade.order)
+                cancelled.append(trade.order.orderRef or str(trade.order.orderId))
+        return cancelled
+
     def flatten(self) -> list[dict]:
         """L4: cancel everything at IB, then close every position at market."""
         self.ib.reqGlobalCancel()

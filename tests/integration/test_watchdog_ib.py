@@ -69,9 +69,11 @@ def test_l4_flattens_at_ib_and_locks_the_adapter(conn, settings, book, db):
     assert db.sql("SELECT symbol, side, qty, status, broker FROM orders WHERE client_order_id = %s",
                   (order.orderRef,)) == [("AAPL", "sell", 10.0, "working", "ib")]
     assert db.sql("SELECT locked FROM accounts WHERE account = 'ib'") == [(True,)]
-    # Enforcing again sends nothing more while the flatten order works.
+    # Enforcing again sends nothing more while the flatten order works, and leaves it working.
     enforce(conn, settings, link)
     assert len([o for _, o in book.placed if (o.orderRef or "").startswith("flatten-")]) == 1
+    assert statuses(book)[order.orderRef] == "Submitted"
+    assert db.sql("SELECT status FROM orders WHERE client_order_id = %s", (order.orderRef,)) == [("working",)]
 
 
 def test_a_gateway_down_at_l4_is_flattened_when_it_answers(conn, settings, book, db):
