@@ -1,4 +1,4 @@
-"""The executor reads a proposal's signatures by their causation: index exactly those rows.
+"""The executor's lookups of a proposal's signatures and of stale proposals: index exactly those rows.
 
 Revision ID: 0004
 Revises: 0003
