@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from brain.errors import ConfigError
+from brain.strategy import DEFAULT, TUNABLE
 
 
 ROUTES = ("claude_cli", "codex_cli", "anthropic", "openai", "compatible", "offline")
@@ -105,9 +106,13 @@ class Settings(BaseSettings):
     paper_commission_min: float = Field(default=1.0, ge=0)
     signature_timeout_s: float = Field(default=120.0, gt=0)
     # The strategy's tunables (brain/strategy.py); bounded, and none of them a risk limit.
-    strategy_stop_atr: float = Field(default=2.0, ge=1.0, le=4.0)
-    strategy_target_atr: float = Field(default=3.0, ge=1.0, le=6.0)
-    strategy_align_threshold: float = Field(default=0.35, ge=0.2, le=0.8)
+    strategy_stop_atr: float = Field(default=DEFAULT.stop_atr, ge=TUNABLE["strategy_stop_atr"][0],
+                                     le=TUNABLE["strategy_stop_atr"][1])
+    strategy_target_atr: float = Field(default=DEFAULT.target_atr, ge=TUNABLE["strategy_target_atr"][0],
+                                       le=TUNABLE["strategy_target_atr"][1])
+    strategy_align_threshold: float = Field(default=DEFAULT.align_threshold,
+                                            ge=TUNABLE["strategy_align_threshold"][0],
+                                            le=TUNABLE["strategy_align_threshold"][1])
     optimizer_hour_utc: int = Field(default=22, ge=0, le=23)   # the nightly postmortem
 
     # --- watchdog -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from brain.market.bars import Bar
 from brain.market.history import ValidatedHistory, bar_at
 from brain.signals.indicators import compute
 from brain.signals.state import build_state
+from brain.strategy import DEFAULT
 
 log = logging.getLogger("brain.feed")
 
@@ -91,7 +92,7 @@ def _bar_time(correlation_id: str | None, bar_ts):
 class ReplayFeed:
     def __init__(self, bus: Bus, broker: PaperBroker, history: ValidatedHistory, tracker: SettleTracker,
                  speed: float | None = None, settle_timeout_s: float = 60.0, start=None,
-                 align_threshold: float = 0.35) -> None:
+                 align_threshold: float = DEFAULT.align_threshold) -> None:
         self.bus = bus
         self.broker = broker
         self.history = history

@@ -9,6 +9,7 @@ from brain.agents.topics import correlation_for
 from brain.bus import Delivery, Outgoing
 from brain.signals.indicators import compute
 from brain.signals.state import build_state
+from brain.strategy import DEFAULT
 
 HISTORY_BARS = 400   # enough for a year's percentiles plus the warm-up
 TRAILING = """SELECT ts, open, high, low, close, volume FROM (
@@ -16,7 +17,7 @@ TRAILING = """SELECT ts, open, high, low, close, volume FROM (
  ORDER BY ts"""
 
 
-def make_handler(pool, align_threshold: float = 0.35):
+def make_handler(pool, align_threshold: float = DEFAULT.align_threshold):
     async def handle(d: Delivery) -> list[Outgoing]:
         bar = d.payload
         rows = await pool.fetch(TRAILING, bar.symbol, bar.ts, HISTORY_BARS)

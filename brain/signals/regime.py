@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from brain.strategy import DEFAULT
+
 Regime = Literal["trending_up", "trending_down", "ranging", "volatile"]
 
 ADX_TRENDING = 25.0     # Wilder: ADX above ~25 means a trend worth trading
@@ -48,7 +50,7 @@ def composite(ind: dict[str, float]) -> float:
     return round(sum(WEIGHTS[k] * v for k, v in parts.items()), 6)
 
 
-def signalled_side(ind: dict[str, float], score: float, threshold: float = 0.35) -> Literal["buy", "sell"] | None:
+def signalled_side(ind: dict[str, float], score: float, threshold: float = DEFAULT.align_threshold) -> Literal["buy", "sell"] | None:
     """The side the numbers support, if any: composite beyond the threshold (the setting
     strategy_align_threshold), the trend agreeing, and the RSI not already stretched that way."""
     if score >= threshold and ind["ema_cross"] > 0 and ind["rsi"] < RSI_OVERBOUGHT:

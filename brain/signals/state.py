@@ -8,6 +8,7 @@ from typing import Literal
 from brain.market.bars import Bar
 from brain.messages import Payload, topic
 from brain.signals import regime as rules
+from brain.strategy import DEFAULT
 
 
 @topic("market.state")
@@ -25,7 +26,7 @@ class MarketState(Payload):
     signalled_side: Literal["buy", "sell"] | None
 
 
-def build_state(bar: Bar, indicators: dict[str, float], align_threshold: float = 0.35) -> MarketState | None:
+def build_state(bar: Bar, indicators: dict[str, float], align_threshold: float = DEFAULT.align_threshold) -> MarketState | None:
     """The state for a bar, or None while the indicators are still warming up."""
     if any(not math.isfinite(v) for v in indicators.values()):
         return None
