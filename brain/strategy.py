@@ -24,6 +24,11 @@ class StrategyParams:
     def of(cls, settings) -> "StrategyParams":
         return cls(settings.strategy_stop_atr, settings.strategy_target_atr, settings.strategy_align_threshold)
 
+    def as_settings(self) -> dict[str, float]:
+        """By their setting names, as recommendations and shadow experiments name them."""
+        return {"strategy_stop_atr": self.stop_atr, "strategy_target_atr": self.target_atr,
+                "strategy_align_threshold": self.align_threshold}
+
     @property
     def reward_risk(self) -> float:
         return self.target_atr / self.stop_atr

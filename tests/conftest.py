@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import psycopg
 import pytest
 
@@ -97,3 +98,11 @@ def brain_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     return home
+
+
+@pytest.fixture
+async def pool(db: TestDatabase):
+    """An asyncpg pool on the test database as brain_app, the role the brain runs as."""
+    p = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
+    yield p
+    await p.close()

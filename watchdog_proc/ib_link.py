@@ -2,7 +2,10 @@
 
 It connects with its own client id, so it can cancel and flatten when the brain is dead,
 hung or wrong; it shares nothing with the brain's adapter. ib_async's blocking API is used:
-the watchdog is a plain loop, and each call waits for IB's answer.
+the watchdog is a plain loop, and each call waits for IB's answer. It reads every client's
+working orders afresh (reqAllOpenOrders); IB lets one client cancel another's orders only
+when it is the gateway's Master API client id, so the watchdog's id should be set as that
+(the global cancel at L4 needs no such setting).
 """
 from __future__ import annotations
 
@@ -14,11 +17,14 @@ log = logging.getLogger("watchdog")
 FLATTEN_PREFIX = "flatten-"
 
 
+def _is_flatten(trade) -> bool:
+    return (trade.order.orderRef or "").startswith(FLATTEN_PREFIX)
+
+
 def _is_entry(trade) -> bool:
     """An opening leg the brain placed: not a stop or take-profit child, not a flatten."""
-    ref = trade.order.orderRef or ""
-    return (trade.order.parentId == 0 and not ref.startswith(FLATTEN_PREFIX)
-            and not ref.endswith(("-stop", "-tp")))
+    return (trade.order.parentId == 0 and not _is_flatten(trade)
+            and not (trade.order.orderRef or "").endswith(("-stop", "-tp")))
 
 
 class IBLink:
@@ -50,33 +56,30 @@ class IBLink:
     def state(self) -> str:
         return "connected" if self.ib.isConnected() else f"down: {self.last_error or 'not connected'}"
 
-    def cancel_entries(self) -> list[str]:
-        """L3: cancel every working opening order at IB; stops and take-profits stay."""
+    def _cancel(self, which) -> list[str]:
         cancelled = []
-        for trade in self.ib.openTrades():
-            if _is_entry(trade):
+        for trade in self.ib.reqAllOpenOrders():
+            if which(trade):
                 self.ib.cancelOrder(trade.order)
                 cancelled.append(trade.order.orderRef or str(trade.order.orderId))
         return cancelled
 
+    def cancel_entries(self) -> list[str]:
+        """L3: cancel every working opening order at IB; stops and take-profits stay."""
+        return self._cancel(_is_entry)
+
     def cancel_all_but_flatten(self) -> list[str]:
         """Every working order at IB except the watchdog's own closing orders."""
-        cancelled = []
-        for trade in self.ib.openTrades():
-            if not (trade.order.orderRef or "").startswith(FLATTEN_PREFIX):
-                self.ib.cancelOrder(trade.order)
-                cancelled.append(trade.order.orderRef or str(trade.order.orderId))
-        return cancelled
+        return self._cancel(lambda t: not _is_flatten(t))
+
+    def _positions(self) -> list:
+        return [p for p in self.ib.reqPositions()
+                if p.position and (not self.account or p.account == self.account)]
 
     def flatten(self) -> list[dict]:
         """L4: cancel everything at IB, then close every position at market."""
         self.ib.reqGlobalCancel()
-        closed = []
-        for p in self.ib.reqPositions():
-            if not p.position or (self.account and p.account != self.account):
-                continue
-            closed.append(self.close(p.contract, p.position))
-        return closed
+        return [self.close(p.contract, p.position) for p in self._positions()]
 
     def close(self, contract, position: float) -> dict:
         from ib_async import MarketOrder
@@ -85,13 +88,9 @@ class IBLink:
         ref = f"{FLATTEN_PREFIX}{contract.symbol}-{int(time.time() * 1000)}"
         side = "SELL" if position > 0 else "BUY"
         self.ib.placeOrder(contract, MarketOrder(side, abs(position), orderRef=ref, tif="DAY"))
-        return {"symbol": contract.symbol, "qty": position, "client_order_id": ref,
-                "side": side.lower()}
+        return {"symbol": contract.symbol, "qty": position, "client_order_id": ref, "side": side.lower()}
 
     def unflattened(self) -> list:
         """Positions still open with no flatten order working for them."""
-        working = {t.contract.symbol for t in self.ib.openTrades()
-                   if (t.order.orderRef or "").startswith(FLATTEN_PREFIX)}
-        return [p for p in self.ib.reqPositions()
-                if p.position and p.contract.symbol not in working
-                and (not self.account or p.account == self.account)]
+        working = {t.contract.symbol for t in self.ib.reqAllOpenOrders() if _is_flatten(t)}
+        return [p for p in self._positions() if p.contract.symbol not in working]

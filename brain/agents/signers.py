@@ -53,6 +53,8 @@ def risk_gate(ctx: AgentContext):
 
 
 def fact_checker(ctx: AgentContext):
+    params = StrategyParams.of(ctx.settings)
+
     async def handle(d: Delivery) -> list[Outgoing]:
         p: TradeProposal = d.payload
         state = await reads.market_state(ctx.pool, p.state_message_id)
@@ -62,7 +64,7 @@ def fact_checker(ctx: AgentContext):
             "FROM bars WHERE symbol = $1 ORDER BY ts DESC LIMIT 1", p.symbol, p.bar_time)
         if bar is None or latest is None:
             return _signature(d, p, "fact_checker", "veto", [f"no stored bar for {p.symbol} at {p.bar_time}"], {})
-        stop, target = bracket(p.side, bar["close"], state.indicators["atr"], StrategyParams.of(ctx.settings))
+        stop, target = bracket(p.side, bar["close"], state.indicators["atr"], params)
         recomputed = {"close": bar["close"], "entry": bar["close"], "atr": state.indicators["atr"], "stop": stop,
                       "take_profit": target, "composite": state.composite,
                       **{k: state.indicators[k] for k in ("rsi", "adx", "macd_hist")}}

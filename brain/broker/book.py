@@ -4,23 +4,42 @@ from __future__ import annotations
 import asyncpg
 
 from brain.broker.base import BracketOrder
+from brain.errors import BrainError
 from brain.sql import queries_beside
 
 Q = queries_beside(__file__, "paper.sql")
+HALTED = "P0001"   # the sqlstate the orders trigger raises for an opening order under a halt
+
+
+class OrderRefused(BrainError):
+    """The database refused the order (an active halt at L2 or above)."""
 
 
 async def record_bracket(conn: asyncpg.Connection, order: BracketOrder, broker: str) -> bool:
     """Insert the entry (working) and its stop and take-profit (new until the entry fills).
     False when the client order id is already there: placement is idempotent. The halt
-    trigger on `orders` raises here, before any broker sees the order."""
-    parent = await conn.fetchval(
-        Q["insert_order"], order.client_order_id, None, order.correlation_id, order.symbol,
-        order.side, "open", "market", order.qty, None, None, "working", order.signal_time, broker)
-    if parent is None:
-        return False
-    exit_side = "sell" if order.side == "buy" else "buy"
-    for suffix, kind, stop, limit in (("stop", "stop", order.stop, None), ("tp", "take_profit", None, order.take_profit)):
-        await conn.execute(
-            Q["insert_order"], f"{order.client_order_id}-{suffix}", order.client_order_id, order.correlation_id,
-            order.symbol, exit_side, "close", kind, order.qty, stop, limit, "new", order.signal_time, broker)
+    trigger on `orders` refuses here, as OrderRefused, before any broker sees the order;
+    call it inside a savepoint so the refusal leaves the caller's work intact."""
+    try:
+        parent = await conn.fetchval(
+            Q["insert_order"], order.client_order_id, None, order.correlation_id, order.symbol,
+            order.side, "open", "market", order.qty, None, None, "working", order.signal_time, broker)
+        if parent is None:
+            return False
+        exit_side = "sell" if order.side == "buy" else "buy"
+        for suffix, kind, stop, limit in (("stop", "stop", order.stop, None),
+                                          ("tp", "take_profit", None, order.take_profit)):
+            await conn.execute(
+                Q["insert_order"], f"{order.client_order_id}-{suffix}", order.client_order_id, order.correlation_id,
+                order.symbol, exit_side, "close", kind, order.qty, stop, limit, "new", order.signal_time, broker)
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == HALTED:
+            raise OrderRefused(str(exc).splitlines()[0]) from None
+        raise
     return True
+
+
+async def bracket_levels(conn: asyncpg.Connection, client_order_id: str) -> tuple[float | None, float | None]:
+    """The stop and take-profit levels of an entry's bracket, for the position it opens."""
+    row = await conn.fetchrow(Q["bracket_levels"], f"{client_order_id}-stop", f"{client_order_id}-tp")
+    return row["stop"], row["take_profit"]

@@ -23,14 +23,14 @@ from datetime import datetime, timezone
 import asyncpg
 
 from brain.broker.base import BracketOrder, Fill, OrderResult
-from brain.broker.book import record_bracket
+from brain.broker.book import bracket_levels, record_bracket
+from brain.broker.fills import fill_messages
 from brain.errors import BrainError
 from brain.heartbeat import beat
 from brain.sql import queries_beside
 
 Q = queries_beside(__file__, "paper.sql") | queries_beside(__file__, "ib.sql")
 log = logging.getLogger("brain.broker.ib")
-HALTED = "P0001"
 BOOK = "ib"                      # the key of this broker's book in `accounts` and `positions`
 DEAD_STATES = {"Cancelled", "ApiCancelled", "Inactive"}
 
@@ -84,7 +84,8 @@ class IBBroker:
         self._serial = asyncio.Lock()
         self._hooked = False
         self._last_equity_row = 0.0
-        self.last_reconcile: list[str] = []
+        self.connections = 0                   # completed connects, each reconciled
+        self.last_reconcile: list[str] = []    # what the latest reconciliation found
 
     # ------------------------------------------------------------------ connection
     async def connect(self) -> list[str]:
@@ -101,32 +102,31 @@ class IBBroker:
             self.ib.orderStatusEvent += self._on_status
             self.ib.disconnectedEvent += self._on_disconnect
             self._hooked = True
-        self.last_reconcile = []
         async with self.pool.acquire() as conn:
             await conn.execute(Q["ensure_account"], BOOK, self.starting_cash)
-            found = await self.reconcile(conn)
-        self.last_reconcile = found or ["nothing to fix"]
-        for problem in found:
+            self.last_reconcile = await self.reconcile(conn)
+        for problem in self.last_reconcile:
             log.warning("IB reconcile: %s", problem)
         await self.sync_account()
-        return found
+        self.connections += 1
+        return self.last_reconcile
 
     async def run(self) -> None:
         """The adapter's own loop: account and heartbeat while connected, reconnect when not."""
         backoff = 1.0
         while True:
-            if not self.ib.isConnected():
-                try:
-                    await self.connect()
-                    log.warning("IB gateway connected again; orders, fills and positions reconciled")
-                    backoff = 1.0
-                except BrainError as exc:
-                    log.warning("%s; retrying in %.0fs", exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.cfg.reconnect_max_s)
-                    continue
-            await self.sync_account()
-            await asyncio.sleep(self.cfg.heartbeat_s)
+            if self.ib.isConnected():
+                await self.sync_account()
+                await asyncio.sleep(self.cfg.heartbeat_s)
+                continue
+            try:
+                await self.connect()  # reconciles and syncs the account itself
+                log.warning("IB gateway connected again; orders, fills and positions reconciled")
+                backoff = 1.0
+            except BrainError as exc:
+                log.warning("%s; retrying in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.cfg.reconnect_max_s)
 
     def _on_disconnect(self) -> None:
         log.warning("IB gateway disconnected; no broker heartbeat until it is back")
@@ -202,11 +202,7 @@ class IBBroker:
                 for leg in legs:
                     self.ib.placeOrder(contract, leg)
                 await conn.execute(Q["ib_order_ids"], order.client_order_id, str(legs[0].orderId))
-        except asyncpg.PostgresError as exc:
-            if getattr(exc, "sqlstate", None) == HALTED:
-                return OrderResult(order.client_order_id, "rejected", str(exc).splitlines()[0])
-            raise
-        except BrainError as exc:
+        except BrainError as exc:  # refused by a halt, or a stock IB does not know
             return OrderResult(order.client_order_id, "rejected", str(exc))
         return OrderResult(order.client_order_id, "working", "bracket sent to IB")
 
@@ -241,8 +237,6 @@ class IBBroker:
                 return None  # seen before: a replayed event or a reconciliation
             done = await self._apply(conn, order, ex.time)
             if done is not None and self.publish is not None:
-                from brain.market.replay import fill_messages
-
                 await self.publish(fill_messages([done], ex.time), conn)
             return done
 
@@ -252,8 +246,7 @@ class IBBroker:
         signed = filled_qty if order["side"] == "buy" else -filled_qty
         complete = filled_qty >= order["qty"] - 1e-9
         if order["intent"] == "open":
-            stop = await conn.fetchval("SELECT stop_price FROM orders WHERE client_order_id = $1", f"{coid}-stop")
-            tp = await conn.fetchval("SELECT limit_price FROM orders WHERE client_order_id = $1", f"{coid}-tp")
+            stop, tp = await bracket_levels(conn, coid)
             await conn.execute(Q["upsert_position"], BOOK, symbol, signed, vwap, stop, tp, at)
             if not complete:
                 return None

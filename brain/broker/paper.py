@@ -13,12 +13,11 @@ from datetime import date
 import asyncpg
 
 from brain.broker.base import BracketOrder, Fill, OrderResult
-from brain.broker.book import record_bracket
+from brain.broker.book import OrderRefused, bracket_levels, record_bracket
 from brain.market.bars import Bar
 from brain.sql import queries_beside
 
 Q = queries_beside(__file__, "paper.sql")
-HALTED = "P0001"
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,8 @@ class PaperBroker:
             async with conn.transaction():  # a savepoint: a refused order leaves the caller's work intact
                 if not await record_bracket(conn, order, self.name):
                     return OrderResult(order.client_order_id, "duplicate", "already placed")
-        except asyncpg.PostgresError as exc:
-            if getattr(exc, "sqlstate", None) == HALTED:
-                return OrderResult(order.client_order_id, "rejected", str(exc).splitlines()[0])
-            raise
+        except OrderRefused as exc:
+            return OrderResult(order.client_order_id, "rejected", str(exc))
         return OrderResult(order.client_order_id, "working", "bracket recorded; fills at the next bar's open")
 
     async def on_bar(self, conn: asyncpg.Connection, bar: Bar) -> list[Fill]:
@@ -93,8 +90,7 @@ class PaperBroker:
         await conn.execute(Q["mark_filled"], coid, bar.ts, price)
         await conn.execute(Q["insert_fill"], coid, f"paper:{coid}", qty, price, commission, bar.ts)
         await conn.execute(Q["activate_children"], coid)
-        stop = await conn.fetchval("SELECT stop_price FROM orders WHERE client_order_id = $1", f"{coid}-stop")
-        tp = await conn.fetchval("SELECT limit_price FROM orders WHERE client_order_id = $1", f"{coid}-tp")
+        stop, tp = await bracket_levels(conn, coid)
         await conn.execute(Q["upsert_position"], self.account, bar.symbol, signed, price, stop, tp, bar.ts)
         return Fill(coid, bar.symbol, side, qty, price, commission, bar.ts, "open", "entry",
                     entry["correlation_id"]), cash

@@ -82,3 +82,7 @@ SELECT client_order_id, symbol, intent, order_type, status FROM orders
 -- name: record_equity
 INSERT INTO equity_history (account, ts, equity, cash) VALUES ($1, $2, $3, $4)
 ON CONFLICT (account, ts) DO UPDATE SET equity = excluded.equity, cash = excluded.cash
+
+-- name: bracket_levels
+SELECT (SELECT stop_price FROM orders WHERE client_order_id = $1) AS stop,
+       (SELECT limit_price FROM orders WHERE client_order_id = $2) AS take_profit

@@ -73,7 +73,7 @@ def _apply(conn, cfg, args) -> int:
     from brain.errors import BrainError
     from brain.journal import JournalEntry, record_entry_sync
     from brain.optimizer.run import write_atomically
-    from brain.skills.parse import SkillInvalid, parse_skill
+    from brain.skills.edit import edited_text
 
     if args.report_id is None or args.number is None:
         raise BrainError("usage: brainctl optimize apply REPORT_ID N")
@@ -99,15 +99,7 @@ def _apply(conn, cfg, args) -> int:
         waited = conn.execute("SELECT now() - %s::timestamptz < make_interval(days => %s)", (last, COOLING_DAYS)).fetchone()[0]
         if waited:
             raise BrainError(f"{skill} was changed on {last:%Y-%m-%d}; it cools for {COOLING_DAYS} days before the next apply")
-    old = path.read_text()
-    find, replace = rec["edit"]["find"], rec["edit"]["replace"]
-    if old.count(find) != 1:
-        raise BrainError(f"the text to replace occurs {old.count(find)} times in {path}, not once: edit by hand")
-    new = old.replace(find, replace, 1)
-    try:
-        parse_skill(path, new)
-    except SkillInvalid as exc:
-        raise BrainError(f"the change would break the skill: {exc}") from None
+    old, new = edited_text(path, rec["edit"])
     diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), str(path), str(path) + " (new)"))
     print(diff)
     if not args.yes:

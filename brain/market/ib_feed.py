@@ -20,7 +20,8 @@ from brain.market.live_bars import store_live_bar
 
 log = logging.getLogger("brain.feed.ib")
 
-# IB's names for the historical bar sizes a live bar can have.
+# IB's names for the historical bar sizes a live bar can have (the setting ib_bar_seconds is
+# checked against these keys in brain/config.py).
 BAR_SIZES = {60: "1 min", 300: "5 mins", 900: "15 mins", 1800: "30 mins", 3600: "1 hour"}
 REALTIME_S = 5   # the only size IB streams
 
@@ -60,21 +61,15 @@ def _utc(value) -> datetime:
 class IBBarFeed:
     def __init__(self, ib, pool: asyncpg.Pool, bus: Bus, symbols: list[str], bar_seconds: int = 300,
                  history_duration: str = "10 D") -> None:
-        if bar_seconds not in BAR_SIZES:
-            raise ValueError(f"bar size {bar_seconds}s is not one of {sorted(BAR_SIZES)}")
         self.ib, self.pool, self.bus = ib, pool, bus
         self.symbols = symbols
         self.bar_seconds = bar_seconds
         self.history_duration = history_duration
         self.aggregators = {s: Aggregator(s, bar_seconds) for s in symbols}
-        self.stored = 0
-        self.rejected = 0
-        self._streams: list = []
         self._tasks: set[asyncio.Task] = set()
 
     async def subscribe(self) -> None:
         """Warm up from history and stream; call after every (re)connect."""
-        self._streams.clear()
         for symbol in self.symbols:
             [contract] = await self.ib.qualifyContractsAsync(stock(symbol))
             if contract is None:
@@ -89,7 +84,6 @@ class IBBarFeed:
                                               close=b.close, volume=max(b.volume, 0.0), source="ib"), publish=False)
             stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", False)
             stream.updateEvent += self._on_update(symbol)
-            self._streams.append(stream)
             log.info("IB bars for %s: %d history bars stored, streaming %ds bars", symbol, warm, self.bar_seconds)
 
     def _on_update(self, symbol: str):
@@ -112,10 +106,8 @@ class IBBarFeed:
             try:
                 await store_live_bar(conn, self.bus, bar, publish=publish)
             except BarRejected as exc:
-                self.rejected += 1
                 log.warning("IB bar %s %s rejected: %s", bar.symbol, bar.ts, exc)
                 return 0
-        self.stored += 1
         return 1
 
     async def settled(self) -> None:

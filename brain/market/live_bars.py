@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from brain.agents.topics import correlation_for
 from brain.bus import Bus
 from brain.heartbeat import beat
 from brain.market.bars import Bar, check_bar
@@ -25,6 +26,6 @@ async def store_live_bar(conn: asyncpg.Connection, bus: Bus, bar: Bar, publish: 
     if not publish:
         return None
     message_id = await bus.publish("market.bar", bar, from_agent=bar.source, conn=conn,
-                                   correlation_id=f"{bar.symbol}@{bar.ts.isoformat()}")
+                                   correlation_id=correlation_for(bar.symbol, bar.ts))
     await beat(conn, "market_data", {"symbol": bar.symbol, "bar": bar.ts.isoformat(), "source": bar.source})
     return message_id

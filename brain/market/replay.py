@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from brain.agents.topics import CycleOutcome, OrderFilled, correlation_for
+from brain.agents.topics import correlation_for
+from brain.broker.fills import fill_messages
 from brain.broker.paper import PaperBroker
 from brain.bus import Bus, Delivery, Outgoing
 from brain.heartbeat import beat
@@ -61,32 +62,6 @@ class FeedStats:
     unsettled: int = 0
     fills: int = 0
     bar_published_at: dict[str, float] = field(default_factory=dict)   # correlation -> monotonic time
-
-
-def fill_messages(fills, bar_ts) -> list[Outgoing]:
-    """order.filled for each fill, and the cycle's `filled` outcome for each entry; bar_ts is
-    the bar a fill happened on when its correlation id does not name one."""
-    out = []
-    for f in fills:
-        payload = OrderFilled(client_order_id=f.client_order_id, symbol=f.symbol, side=f.side, qty=f.qty,
-                              price=round(f.price, 6), commission=round(f.commission, 6), at=f.at, intent=f.intent,
-                              reason=f.reason, pnl=None if f.pnl is None else round(f.pnl, 6))
-        out.append(Outgoing("order.filled", payload, "broker", f.correlation_id))
-        if f.intent == "open":
-            out.append(Outgoing("cycle.outcome", CycleOutcome(
-                symbol=f.symbol, bar_time=_bar_time(f.correlation_id, bar_ts), outcome="filled", by="broker",
-                detail=f"{f.side} {f.qty:.0f} at {f.price:.4f} on {f.at:%Y-%m-%d %H:%M}"),
-                "broker", f.correlation_id))
-    return out
-
-
-def _bar_time(correlation_id: str | None, bar_ts):
-    if correlation_id and "@" in correlation_id:
-        try:
-            return pd.Timestamp(correlation_id.split("@", 1)[1]).to_pydatetime()
-        except ValueError:
-            pass  # not a cycle's id (e.g. a flatten): the fill's own time stands
-    return bar_ts
 
 
 class ReplayFeed:

@@ -115,10 +115,8 @@ async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days
                                     f"(need {guards.MIN_CLOSED_TRADES})")
             insufficient += [f"filter {k}: {v['signed']} observations (need {guards.MIN_OBSERVATIONS})"
                              for k, v in stats["per_role"].items() if v["signed"] < guards.MIN_OBSERVATIONS]
-            parameters = {"strategy_stop_atr": params.stop_atr, "strategy_target_atr": params.target_atr,
-                          "strategy_align_threshold": params.align_threshold}
             result = await router.call("self_optimizer", skills.get("self-optimizer"),
-                                       {**stats, "insufficient": insufficient, "parameters": parameters},
+                                       {**stats, "insufficient": insufficient, "parameters": params.as_settings()},
                                        f"optimizer@{day.isoformat()}")
             if isinstance(result, ModelFailure):
                 status, failure = "failed", f"the model call failed: {result.reason}; " + "; ".join(result.attempts)

@@ -25,7 +25,7 @@ from brain.journal import JournalEntry, record_entry_sync
 from brain.market.history import ValidatedHistory
 from brain.optimizer import guards
 from brain.optimizer.run import write_atomically
-from brain.skills.parse import SkillInvalid, parse_skill
+from brain.skills.edit import edited_text
 from brain.strategy import TUNABLE
 
 COMPARED = ("return_pct", "buy_and_hold_pct", "sharpe", "max_drawdown_pct", "trades", "win_rate_pct")
@@ -63,20 +63,10 @@ def variant_of(rec: dict, settings: Settings) -> Variant:
     edit = rec.get("edit")
     skill_file = settings.skills_dir / target / "SKILL.md"
     if edit and skill_file.exists():
+        _old, new = edited_text(skill_file, edit)   # checked before anything is copied
         scratch = Path(tempfile.mkdtemp(prefix="shadow-skills-"))
         shutil.copytree(settings.skills_dir, scratch / "skills")
-        path = scratch / "skills" / target / "SKILL.md"
-        old = path.read_text()
-        if old.count(edit["find"]) != 1:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise BrainError(f"the text to replace occurs {old.count(edit['find'])} times in {target}'s skill, not once")
-        new = old.replace(edit["find"], edit["replace"], 1)
-        try:
-            parse_skill(path, new)
-        except SkillInvalid as exc:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise BrainError(f"the edited skill would not load: {exc}") from None
-        path.write_text(new)
+        (scratch / "skills" / target / "SKILL.md").write_text(new)
         return Variant(target, {"skill": target, "edit": edit},
                        offline(settings).model_copy(update={"skills_dir": scratch / "skills"}), scratch)
     raise BrainError(f"recommendation on {target!r} is advice without a variant to replay "
@@ -100,7 +90,8 @@ def _pick(m: dict) -> dict:
     return {k: m[k] for k in COMPARED}
 
 
-def render(exp_id: int, rec: dict, variant: Variant, window: dict, live: dict, shadow: dict, judged: str) -> str:
+def render(exp_id: int, rec: dict, where: tuple[int, int], variant: Variant, window: dict, live: dict, shadow: dict,
+           judged: str) -> str:
     lines = [f"# Shadow experiment {exp_id}: {variant.target}", "",
              f"Recommendation: {rec.get('change', '')}", "",
              f"Variant: `{json.dumps(variant.spec)}`; offline route; symbols {', '.join(window['symbols'])}; "
@@ -114,8 +105,9 @@ def render(exp_id: int, rec: dict, variant: Variant, window: dict, live: dict, s
     if "skill" in variant.spec:
         lines += ["Note: on the offline route a skill's wording does not change any answer, so both runs decide "
                   "alike; a wording change needs a model route to be judged.", ""]
-    lines += ["Nothing live was changed. To adopt it: `brainctl optimize apply "
-              f"{rec.get('_report_id', 'REPORT')} {rec.get('_rec_no', 'N')}` (skills) or the setting itself.", ""]
+    how = (f"`brainctl optimize apply {where[0]} {where[1]}`" if "skill" in variant.spec
+           else f"set `BRAIN_{variant.target.upper()}`")
+    lines += [f"Nothing live was changed. To adopt it: {how}.", ""]
     return "\n".join(lines)
 
 
@@ -131,7 +123,7 @@ async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: V
         recs = row[0]
         if not 1 <= rec_no <= len(recs):
             raise BrainError(f"report {report_id} has {len(recs)} recommendation(s); there is no number {rec_no}")
-        rec = {**recs[rec_no - 1], "_report_id": report_id, "_rec_no": rec_no}
+        rec = recs[rec_no - 1]
         variant = variant_of(rec, settings)
         window = {"symbols": list(history.frames), "start": start.date().isoformat(),
                   "split": split.date().isoformat()}
@@ -158,7 +150,7 @@ async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: V
               "live": {"in_sample": _pick(live["in_sample"]), "held_out": _pick(live["held_out"])},
               "variant_run": {"in_sample": _pick(shadow["in_sample"]), "held_out": _pick(shadow["held_out"])},
               "decisions_identical": live["outcomes"] == shadow["outcomes"]}
-    text = render(exp_id, rec, variant, window, result["live"], result["variant_run"], judged)
+    text = render(exp_id, rec, (report_id, rec_no), variant, window, result["live"], result["variant_run"], judged)
     path = write_atomically(folder / "experiment.md", text)
     with psycopg.connect(psycopg_conninfo(admin), autocommit=True) as conn, conn.transaction():
         conn.execute("UPDATE shadow_experiments SET status = 'done', finished_at = now(), result = %s::jsonb, "

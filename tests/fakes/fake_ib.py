@@ -121,6 +121,9 @@ class FakeIB:
     async def reqAllOpenOrdersAsync(self) -> list[Trade]:
         return self.openTrades()
 
+    def reqAllOpenOrders(self) -> list[Trade]:
+        return self.openTrades()
+
     def cancelOrder(self, order: Order):
         for t in self._trades:
             if t.order.orderId == order.orderId and t in self.openTrades():

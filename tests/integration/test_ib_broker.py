@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-import asyncpg
 import pytest
 from ib_async import BarData
 
@@ -24,13 +23,6 @@ def day(text: str) -> datetime:
 def bracket(coid: str, side="buy", qty=10.0, stop=145.0, tp=160.0) -> BracketOrder:
     return BracketOrder(coid, "AAPL", side, qty, stop, tp, "AAPL@2024-03-01T00:00:00+00:00", f"p-{coid}",
                         day("2024-03-01"))
-
-
-@pytest.fixture
-async def pool(db):
-    p = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
-    yield p
-    await p.close()
 
 
 @pytest.fixture
@@ -139,7 +131,7 @@ async def test_a_gateway_restart_is_survived_and_reconciled(adapter, pool, db):
             "no broker heartbeat while the gateway is away"
         fake.come_back()
         for _ in range(100):  # the adapter retries with backoff (1 s first)
-            if len(fake.client_ids) == 2 and broker.last_reconcile:
+            if broker.connections == 2:
                 break
             await asyncio.sleep(0.05)
         assert fake.client_ids == [11, 11]

@@ -9,7 +9,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from brain.market.history import bundled_frame
@@ -56,13 +55,6 @@ class Broken:
 
     async def complete(self, skill, prompt):
         raise RouteError("overloaded", "529 overloaded")
-
-
-@pytest.fixture
-async def pool(db):
-    p = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
-    yield p
-    await p.close()
 
 
 async def test_first_run_is_a_baseline_and_a_failing_model_still_reports(pool, db, tmp_path):

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 
-import asyncpg
 import pytest
 
 from brain.router import offline
@@ -26,13 +25,6 @@ GOOD = {"regime": "ranging", "stance": "neutral", "confidence": 0.6, "rationale"
 INPUTS = {"symbol": "AAPL", "computed_regime": "ranging", "composite": 0.1,
           "indicators": {"adx": 18.0, "vol_pct": 0.4}}
 FAKE_BIN = REPO / "tests" / "fakes" / "bin"
-
-
-@pytest.fixture
-async def pool(db):
-    p = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
-    yield p
-    await p.close()
 
 
 @pytest.fixture
