@@ -40,9 +40,10 @@ class Brain:
     ib_feed: object | None = None      # live bars when the broker is IB
     resubscriptions: set = field(default_factory=set)
 
-    def spawn(self, coro, name: str) -> asyncio.Task:
+    def spawn(self, coro, name: str, may_finish: bool = False) -> asyncio.Task:
         """A registered background task; one that dies stops the brain (better down and
-        noticed by the watchdog than up and silently deaf)."""
+        noticed by the watchdog than up and silently deaf). A task that may_finish (a replay
+        that runs out of bars) stops the brain only when it fails."""
         task = asyncio.ensure_future(coro)
 
         def done(t: asyncio.Task) -> None:
@@ -51,6 +52,8 @@ class Brain:
             if t.exception() is not None:
                 log.error("%s died: %r; stopping the brain", name, t.exception())
                 self.failure = t.exception()
+            elif may_finish:
+                return
             self.stopping.set()
 
         task.add_done_callback(done)
@@ -126,6 +129,9 @@ class Brain:
             self.ctx.broker.ib.disconnect()
         await bounded(self.ctx.router.flush_ledger(), "the ledger flush")
         await bounded(self._persist_skills_once(), "the skill recorder")
+        if self.failure is None:
+            # Shut down on purpose: the watchdog stops timing this brain until it beats again.
+            await bounded(beat(self.pool, "brain", {"pid": os.getpid(), "stopped": True}), "the last heartbeat")
         self.skills.stop()
         if not await bounded(self.pool.close(), "closing the database pool"):
             self.pool.terminate()

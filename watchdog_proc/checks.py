@@ -24,14 +24,15 @@ class Breach:
 
 def run_checks(conn, s: Settings) -> list[Breach]:
     out: list[Breach] = []
-    beats = {name: age for name, age in conn.execute(Q["heartbeats"]).fetchall()}
+    beats = {name: (age, stopped) for name, age, stopped in conn.execute(Q["heartbeats"]).fetchall()}
+    # A brain the operator stopped cleanly is not a breach, and neither are the broker and
+    # market data it fed; a killed or hung one never gets to say so, and is halted.
+    brain_stopped = beats.get("brain", (None, False))[1]
     for name, stale, level in (("brain", s.heartbeat_stale_s, L3), ("broker", s.broker_stale_s, L3),
                                ("market_data", s.market_data_stale_s, L1)):
-        age = beats.get(name)
-        if age is None:
-            if name == "brain":
-                continue  # nothing to watch until a brain has started once
-            continue
+        age = beats.get(name, (None, False))[0]
+        if age is None or brain_stopped:
+            continue  # nothing to watch until a brain has started (again)
         if age > stale:
             out.append(Breach(f"{name}_heartbeat", level,
                               f"no {name.replace('_', ' ')} heartbeat for {age:.1f}s (limit {stale:.1f}s)",

@@ -1,5 +1,7 @@
 -- name: heartbeats
-SELECT substr(key, 11) AS name, extract(epoch FROM clock_timestamp() - updated_at)::float8 AS age
+-- `stopped`: the brain's last beat said it was shut down on purpose (not crashed, not hung).
+SELECT substr(key, 11) AS name, extract(epoch FROM clock_timestamp() - updated_at)::float8 AS age,
+       coalesce((value->>'stopped')::boolean, false) AS stopped
   FROM app_state WHERE key LIKE 'heartbeat:%'
 
 -- name: account

@@ -69,7 +69,7 @@ async def run_backtest(settings: Settings, history: ValidatedHistory, start: dat
                               align_threshold=cfg.strategy_align_threshold)
             ticker = asyncio.ensure_future(_tick(feed, progress)) if progress else None
             began = time.monotonic()
-            feed_task = brain.spawn(feed.run(), "replay feed")
+            feed_task = brain.spawn(feed.run(), "replay feed", may_finish=True)
             await asyncio.wait({feed_task, asyncio.ensure_future(brain.stopping.wait())},
                                return_when=asyncio.FIRST_COMPLETED)
             if ticker:

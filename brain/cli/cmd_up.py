@@ -95,7 +95,7 @@ async def _up(cfg, args) -> int:
         print(f"replay     {feed.total} bars of {', '.join(history.frames)} from {args.start:%Y-%m-%d} "
               f"({len(history.rejected)} rejected), speed {'as fast as cycles settle' if not args.speed else args.speed}",
               flush=True)
-        feed_task = brain.spawn(feed.run(), "replay feed")
+        feed_task = brain.spawn(feed.run(), "replay feed", may_finish=True)
         progress = asyncio.ensure_future(_progress(feed))
         if args.until_done:
             done, _ = await asyncio.wait({feed_task, asyncio.ensure_future(brain.stopping.wait())},
@@ -109,8 +109,15 @@ async def _up(cfg, args) -> int:
                 raise BrainError("cycles did not settle within 120s after the replay")
             print_summary(await summarize(brain.pool, brain.ctx.broker.account, cfg.paper_starting_cash))
             return 0
-        await brain.stopping.wait()
+        await asyncio.wait({feed_task, asyncio.ensure_future(brain.stopping.wait())},
+                           return_when=asyncio.FIRST_COMPLETED)
         progress.cancel()
+        if feed_task.done() and brain.failure is None:
+            # The replay ran out of bars; the service stays up (dashboard, ingress bars,
+            # watchdog) until the operator stops it.
+            print(f"\rreplay     done: {feed.stats.bars} new bars, {feed.stats.states} cycles started, "
+                  f"{feed.stats.skipped_existing} already stored; still running, Ctrl-C to stop", flush=True)
+            await brain.stopping.wait()
         return 1 if brain.failure else 0
     finally:
         if watchdog is not None:

@@ -78,3 +78,36 @@ def test_ib_without_a_gateway_stops_with_one_line(db, tmp_path):
     until = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--until-done"], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=60)
     assert until.returncode == 1 and "bars are live and never run out" in until.stderr
+
+
+def test_brain_up_keeps_running_after_the_replay_until_ctrl_c(db, tmp_path):
+    """Without --until-done the service outlives its replay (dashboard, ingress, watchdog)."""
+    import signal
+    import time
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = db.env(home)
+    env.update(BRAIN_CONTEXT_DIR=str(context_dir(tmp_path)), BRAIN_SKILLS_DIR=str(REPO / "skills"),
+               BRAIN_INGRESS_PORT="0")
+    with subprocess.Popen([sys.executable, "-m", "brain.cli.brain_main", "up", "--start", "2013-02-20",
+                           "--symbols", "AAPL"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True) as proc:
+        try:
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if "still running, Ctrl-C to stop" in line:
+                    break
+            assert any("still running" in line for line in lines), "".join(lines)
+            time.sleep(3)
+            assert proc.poll() is None, "the brain must not stop when the replay runs out"
+            [(age,)] = db.sql("SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state "
+                              "WHERE key = 'heartbeat:brain'")
+            assert age < 2.5
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
