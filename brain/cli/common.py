@@ -5,6 +5,7 @@ import argparse
 import importlib
 from datetime import date, datetime, timezone
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,10 @@ def dispatch(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`brainctl journal | head`): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def date_arg(text: str) -> date:
