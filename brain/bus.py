@@ -421,17 +421,32 @@ class Bus:
         # its outputs must still be written once.
         done = list({d.message_id: (d, outs) for d, outs in done}.values())
         assert self._consumer_pool is not None
+        if in_tx is None and not durable:
+            sources, rows = [], []
+            for d, outs in done:
+                for o in outs:
+                    sources.append(d.message_id)
+                    rows.append(_encode(o))
+            row = await self._consumer_pool.fetchrow(Q["ack_and_publish"], [d.message_id for d, _ in done], owner,
+                                                     c.name, sources, *([list(col) for col in zip(*rows)]
+                                                                        if rows else [[]] * 6))
+            self._warn_lost(done, set(row["held"]))
+            return
         async with self._consumer_pool.acquire() as conn, conn.transaction():
             if durable:
                 await conn.execute("SET LOCAL synchronous_commit TO on")
             held = {r["message_id"] for r in await conn.fetch(Q["ack"], [d.message_id for d, _ in done], owner, c.name)}
-            lost = [d.message_id for d, _ in done if d.message_id not in held]
-            if lost:
-                log.warning("lease lost before ack for messages %s; their work will be redone", lost)
+            self._warn_lost(done, held)
             outputs = [o for d, outs in done if d.message_id in held for o in outs]
             if in_tx is not None and held:
                 outputs += await in_tx(conn) or []
             await self.publish_many(outputs, conn=conn)
+
+    @staticmethod
+    def _warn_lost(done: list[tuple[Delivery, list[Outgoing]]], held: set[int]) -> None:
+        lost = [d.message_id for d, _ in done if d.message_id not in held]
+        if lost:
+            log.warning("lease lost before ack for messages %s; their work will be redone", lost)
 
     async def _fail(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID, error: str, dead: bool) -> None:
         attempts = row["attempts"]

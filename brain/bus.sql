@@ -54,6 +54,30 @@ UPDATE agent_deliveries
  WHERE consumer = $3 AND message_id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'working'
 RETURNING message_id
 
+-- name: ack_and_publish
+-- The usual ack as one statement, so one round trip and its own commit: mark done what this
+-- claim still holds ($1..$3, as in ack) and publish the outputs ($5..$10) of exactly those
+-- messages ($4 names each output's source message).
+WITH acked AS (
+    UPDATE agent_deliveries
+       SET state = 'done', done_at = clock_timestamp(), lease_until = NULL
+     WHERE consumer = $3 AND message_id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'working'
+    RETURNING message_id
+), msg AS (
+    INSERT INTO agent_messages (topic, from_agent, to_agent, correlation_id, causation_id, payload)
+    SELECT t, f, ta, c, ca, p::jsonb
+      FROM unnest($4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[])
+           WITH ORDINALITY AS u(src, t, f, ta, c, ca, p, n)
+     WHERE u.src IN (SELECT message_id FROM acked)
+     ORDER BY n
+    RETURNING topic
+), woken AS (
+    SELECT count(pg_notify('brain_bus', t.topic)) AS n
+      FROM (SELECT DISTINCT topic FROM msg) t
+     WHERE EXISTS (SELECT 1 FROM bus_subscriptions s WHERE s.topic = t.topic)
+)
+SELECT array(SELECT message_id FROM acked) AS held, (SELECT n FROM woken) AS woken
+
 -- name: retry
 -- A failed attempt: back off, or dead-letter once attempts are used up (or at once).
 UPDATE agent_deliveries

@@ -49,24 +49,25 @@ def make_handler(ctx: AgentContext, require_watchdog: bool = True):
         sigs = {}
         for r in rows:
             s = TradeSignature.model_validate_json(r["payload"])
-            sigs.setdefault(s.signer, (r["id"], s))
-        # Decide once: when all three signers are in, on the newest signature's delivery.
-        if set(sigs) != SIGNERS or d.message_id != max(mid for mid, _ in sigs.values()):
+            sigs.setdefault(s.signer, s)
+        # Signatures commit in any order, so whichever delivery first sees all three decides;
+        # the decision takes the cycle's lock and finds out whether it was already made.
+        if set(sigs) != SIGNERS:
             return None
         proposal = TradeProposal.model_validate_json(await ctx.pool.fetchval(Q["proposal"], sig.proposal_message_id))
         corr = d.correlation_id
-        vetoes = [(name, s) for name, (_, s) in sigs.items() if s.verdict == "veto"]
-        if vetoes:
-            who = ", ".join(sorted(name for name, _ in vetoes))
-            why = "; ".join(f"{name}: {' / '.join(s.reasons)}" for name, s in sorted(vetoes, key=lambda v: v[0]))
-            return HandlerResult([_outcome(proposal, "veto", who, why, corr, d.message_id)])
-        qty = sigs["risk_gate"][1].qty
+        vetoes = [(name, s) for name, s in sigs.items() if s.verdict == "veto"]
+        qty = sigs["risk_gate"].qty
         order = BracketOrder(client_order_id(proposal.proposal_id), proposal.symbol, proposal.side, qty or 0.0,
                              proposal.stop, proposal.take_profit, corr or "", proposal.proposal_id, proposal.bar_time)
 
-        async def place(conn) -> list[Outgoing]:
-            if await conn.fetchval(Q["cycle_ended"], corr):
-                return []  # expired (or otherwise ended) while the signatures were coming in
+        async def decide(conn) -> list[Outgoing]:
+            if await cycle_decided(conn, corr):
+                return []  # decided by an earlier delivery, or expired while the signatures came in
+            if vetoes:
+                who = ", ".join(sorted(name for name, _ in vetoes))
+                why = "; ".join(f"{name}: {' / '.join(s.reasons)}" for name, s in sorted(vetoes, key=lambda v: v[0]))
+                return [_outcome(proposal, "veto", who, why, corr, d.message_id)]
             refused = await permission(conn, ctx.settings.heartbeat_stale_s, require_watchdog)
             if refused:
                 return [_outcome(proposal, "halted", "executor", f"no new entries: {refused}", corr, d.message_id)]
@@ -84,9 +85,15 @@ def make_handler(ctx: AgentContext, require_watchdog: bool = True):
                                                          stop=order.stop, take_profit=order.take_profit,
                                                          status=result.status), "executor", corr, d.message_id)]
 
-        return HandlerResult(in_tx=place, durable=True)
+        return HandlerResult(in_tx=decide, durable=not vetoes)
 
     return handle
+
+
+async def cycle_decided(conn, correlation_id: str | None) -> bool:
+    """Take the cycle's lock until the transaction ends, then: has it an outcome or an order?"""
+    await conn.execute(Q["lock_cycle"], correlation_id or "")
+    return await conn.fetchval(Q["cycle_decided"], correlation_id)
 
 
 async def expire_stale_proposals(bus: Bus, timeout_s: float) -> None:
@@ -95,7 +102,10 @@ async def expire_stale_proposals(bus: Bus, timeout_s: float) -> None:
         await asyncio.sleep(min(5.0, timeout_s / 2))
         for r in await bus.pool.fetch(Q["stale_proposals"], timeout_s):
             p = TradeProposal.model_validate_json(r["payload"])
-            await bus.publish("cycle.outcome", CycleOutcome(
-                symbol=p.symbol, bar_time=p.bar_time, outcome="expired", by="executor",
-                detail=f"fewer than three signatures within {timeout_s:.0f}s"),
-                from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"])
+            async with bus.pool.acquire() as conn, conn.transaction():
+                if await cycle_decided(conn, r["correlation_id"]):
+                    continue  # the executor decided it since the look
+                await bus.publish("cycle.outcome", CycleOutcome(
+                    symbol=p.symbol, bar_time=p.bar_time, outcome="expired", by="executor",
+                    detail=f"fewer than three signatures within {timeout_s:.0f}s"),
+                    from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"], conn=conn)

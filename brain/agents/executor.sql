@@ -1,5 +1,5 @@
 -- name: signatures
--- Every signature of one proposal, with its message id (the newest one decides).
+-- Every signature of one proposal, with its message id.
 SELECT id, payload::text AS payload FROM agent_messages
  WHERE topic = 'trade.signature' AND causation_id = $1 ORDER BY id
 
@@ -21,5 +21,10 @@ SELECT p.id, p.correlation_id, p.payload::text AS payload FROM agent_messages p
                                                     AND o.correlation_id = p.correlation_id)
  LIMIT 100
 
--- name: cycle_ended
-SELECT EXISTS (SELECT 1 FROM agent_messages WHERE topic = 'cycle.outcome' AND correlation_id = $1)
+-- name: lock_cycle
+-- Serialises the decisions on one cycle (the executor's, the expiry's) until commit.
+SELECT pg_advisory_xact_lock(hashtext('cycle:' || $1))
+
+-- name: cycle_decided
+SELECT EXISTS (SELECT 1 FROM agent_messages WHERE topic IN ('cycle.outcome', 'order.placed')
+                                             AND correlation_id = $1)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from brain.agents import reads
 from brain.agents.context import AgentContext, call_info
+from brain.agents.regime import STANCE_CAP
 from brain.agents.topics import CycleOutcome, TradeProposal, TradeSkip
 from brain.bus import Delivery, Outgoing
 from brain.router.answers import ModelFailure
+from brain.signals.state import MarketState
 from brain.strategy import DEFAULT, StrategyParams
 
 
@@ -21,6 +23,14 @@ def stance_against(side: str | None, stance: str) -> bool:
     return stance == "risk_off"
 
 
+def can_trade(state: MarketState) -> bool:
+    """Whether a bar's cycle could end in an order, known from the bar alone: the signals must
+    name a side, and a computed regime that caps the stance at risk_off rules a trade out
+    (the Regime agent may only be more cautious than the computed regime)."""
+    return state.signalled_side is not None and not stance_against(
+        state.signalled_side, STANCE_CAP[state.computed_regime])
+
+
 def make_handler(ctx: AgentContext):
     params = StrategyParams.of(ctx.settings)
 
@@ -29,7 +39,6 @@ def make_handler(ctx: AgentContext):
         state = await reads.market_state(ctx.pool, a.state_message_id)
         corr = d.correlation_id
         side = state.signalled_side
-        held = await reads.holding(ctx.pool, ctx.broker.account, state.symbol)
         atr = state.indicators["atr"]
 
         def skip(reason: str, call=None) -> list[Outgoing]:
@@ -41,11 +50,14 @@ def make_handler(ctx: AgentContext):
                                                            outcome="skip", by="strategist", detail=reason),
                              "strategist", corr, d.message_id)]
 
-        # The rules a model may not override are checked before spending a call.
-        if held:
-            return skip(f"already holding {state.symbol}")
+        # The rules a model may not override are checked before spending a call. The side
+        # first: it depends on the bar alone, so a cycle that cannot trade ends the same way
+        # however far the feed has moved on (see brain/market/replay.py).
         if side is None:
             return skip(f"signals do not align on a side (composite {state.composite:+.2f})")
+        held = await reads.holding(ctx.pool, ctx.broker.account, state.symbol)
+        if held:
+            return skip(f"already holding {state.symbol}")
         if stance_against(side, a.stance):
             return skip(f"regime stance {a.stance} is against a {side}")
         stop, target = bracket(side, state.close, atr, params)

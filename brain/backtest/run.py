@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 from dataclasses import asdict
@@ -19,6 +20,7 @@ from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
 from brain.runtime import open_brain
 from brain.summary import wait_settled
 
+log = logging.getLogger("brain.backtest")
 CURVE = "SELECT ts, equity FROM equity_history WHERE account = 'paper' ORDER BY ts"
 CLOSED = """SELECT (payload->>'at')::timestamptz AS at, (payload->>'pnl')::float8 AS pnl FROM agent_messages
              WHERE topic = 'order.filled' AND payload->>'intent' = 'close' ORDER BY id"""
@@ -76,7 +78,8 @@ async def run_backtest(settings: Settings, history: ValidatedHistory, start: dat
                 ticker.cancel()
             if brain.failure is not None or not feed_task.done():
                 raise RuntimeError(f"backtest stopped: {brain.failure or 'interrupted'}")
-            await wait_settled(brain.pool)
+            if not await wait_settled(brain.pool):
+                log.warning("backtest: some agents still had work after 120s; the figures miss their cycles")
             elapsed = time.monotonic() - began
             pool = brain.pool
             curve = [(r["ts"], r["equity"]) for r in await pool.fetch(CURVE)]

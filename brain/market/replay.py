@@ -1,20 +1,26 @@
 """The replay feed: real historical bars through the same path live bars take.
 
-Per bar, one transaction stores the bar, lets the paper broker fill and run stops on it,
-and publishes market.bar, market.state and any fills. Each symbol then waits for its cycle
-to settle (or paces itself at --speed bars per second) before its next bar; symbols run
-side by side.
+The bars of all symbols go out in time order, one timestamp at a time, as a portfolio
+would see them. Per timestamp one transaction stores its bars, lets the paper broker fill
+and run stops on each, and publishes market.bar, market.state and any fills. The next
+timestamp follows after 1/--speed seconds or, by default, as soon as the cycles settle.
+
+Settling matters only for a cycle that can place an order: its order must reach the book
+before the symbol's next bar, which fills it at that bar's open. The Strategist proposes only
+on a side the deterministic signals name and a stance the computed regime allows, so a bar
+that fails either cannot trade, and the feed goes on without waiting for its cycle (which
+still ends in its journal outcome).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
+from brain.agents.strategist import can_trade
 from brain.agents.topics import correlation_for
 from brain.broker.fills import fill_messages
 from brain.broker.paper import PaperBroker
@@ -23,7 +29,7 @@ from brain.heartbeat import beat
 from brain.market.bars import Bar
 from brain.market.history import ValidatedHistory, bar_at
 from brain.signals.indicators import compute
-from brain.signals.state import build_state
+from brain.signals.state import MarketState, build_state
 from brain.strategy import DEFAULT
 
 log = logging.getLogger("brain.feed")
@@ -34,14 +40,22 @@ SETTLE_TOPICS = ("cycle.outcome", "order.placed")
 
 
 class SettleTracker:
-    """Which cycles have ended (an outcome, or an order waiting for its fill)."""
+    """Which of the awaited cycles have ended (an outcome, or an order waiting for its fill)."""
 
     def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._events: dict[str, asyncio.Event] = {}
+
+    def expect(self, correlation_id: str) -> None:
+        """Register before publishing, so an end that comes quickly is not missed."""
+        self._events[correlation_id] = asyncio.Event()
 
     async def handle(self, d: Delivery) -> None:
-        if d.correlation_id:
-            self._events[d.correlation_id].set()
+        event = self._events.get(d.correlation_id or "")
+        if event is not None:
+            event.set()
+
+    def forget(self, correlation_id: str) -> None:
+        self._events.pop(correlation_id, None)
 
     async def wait(self, correlation_id: str, timeout: float) -> bool:
         try:
@@ -58,10 +72,10 @@ class SettleTracker:
 class FeedStats:
     bars: int = 0
     states: int = 0
+    awaited: int = 0      # cycles that could trade, so the feed waited for them to settle
     skipped_existing: int = 0
     unsettled: int = 0
     fills: int = 0
-    bar_published_at: dict[str, float] = field(default_factory=dict)   # correlation -> monotonic time
 
 
 class ReplayFeed:
@@ -83,46 +97,70 @@ class ReplayFeed:
         self.total = sum(len(f) - self.first[s] for s, f in history.frames.items())
 
     async def run(self) -> FeedStats:
-        await asyncio.gather(*(self._symbol(s, f) for s, f in self.history.frames.items()))
-        return self.stats
-
-    async def _symbol(self, symbol: str, frame: pd.DataFrame) -> None:
-        indicators = compute(frame).to_dict("records")
-        for i in range(self.first[symbol], len(frame)):
+        indicators = {s: compute(f).to_dict("records") for s, f in self.history.frames.items()}
+        for step in self._timestamps():
             started = time.monotonic()
-            bar = bar_at(symbol, frame, i)
-            corr = await self._publish_bar(bar, indicators[i])
-            if corr is not None and not await self.tracker.wait(corr, self.settle_timeout_s):
-                self.stats.unsettled += 1
-                log.warning("cycle %s did not settle within %.0fs; moving on", corr, self.settle_timeout_s)
+            bars = [(bar_at(s, self.history.frames[s], i), indicators[s][i]) for s, i in step]
+            awaited = await self._publish_step(bars)
+            settled = await asyncio.gather(*(self.tracker.wait(c, self.settle_timeout_s) for c in awaited))
+            for corr, ok in zip(awaited, settled):
+                if not ok:
+                    self.stats.unsettled += 1
+                    log.warning("cycle %s did not settle within %.0fs; moving on", corr, self.settle_timeout_s)
             if self.speed:
                 await asyncio.sleep(max(0.0, 1.0 / self.speed - (time.monotonic() - started)))
+        return self.stats
 
-    async def _publish_bar(self, bar: Bar, indicators: dict) -> str | None:
-        state = build_state(bar, indicators, self.align_threshold)
-        corr = correlation_for(bar.symbol, bar.ts)
+    def _timestamps(self) -> list[list[tuple[str, int]]]:
+        """(symbol, row) pairs grouped by timestamp, in time order."""
+        steps: dict[pd.Timestamp, list[tuple[str, int]]] = {}
+        for symbol, frame in self.history.frames.items():
+            for i in range(self.first[symbol], len(frame)):
+                steps.setdefault(frame.index[i], []).append((symbol, i))
+        return [steps[ts] for ts in sorted(steps)]
+
+    async def _publish_step(self, bars: list[tuple[Bar, dict]]) -> list[str]:
+        """Store and publish one timestamp's bars; the correlation ids of the cycles the feed
+        must wait for (those that can trade)."""
+        cycles = [(bar, build_state(bar, ind, self.align_threshold), correlation_for(bar.symbol, bar.ts))
+                  for bar, ind in bars]
+        tradable = [corr for _, state, corr in cycles if state is not None and can_trade(state)]
+        for corr in tradable:
+            self.tracker.expect(corr)
+        fresh = await self._store_and_publish(cycles)
+        for corr in tradable:
+            if corr not in fresh:
+                self.tracker.forget(corr)
+        self.stats.bars += len(fresh)
+        self.stats.skipped_existing += len(cycles) - len(fresh)
+        self.stats.states += sum(1 for _, state, corr in cycles if state is not None and corr in fresh)
+        awaited = [corr for corr in tradable if corr in fresh]
+        self.stats.awaited += len(awaited)
+        return awaited
+
+    async def _store_and_publish(self, cycles: list[tuple[Bar, MarketState | None, str]]) -> set[str]:
+        """One transaction; the correlation ids of the bars that were new (a restart resumes
+        where the last run stopped, so stored bars are passed over)."""
+        fresh, out, fill_count = set(), [], 0
         async with self.bus.pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval(INSERT_BAR, bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close,
-                                        bar.volume, bar.source)
-            if not fresh:  # already stored: a restart resumes where the last run stopped
-                self.stats.skipped_existing += 1
-                return None
-            fills = await self.broker.on_bar(conn, bar)
-            # Addressed to no consumer: the bar is kept in the log, and its state is computed
-            # here in one pass rather than by the live signals consumer.
-            out = [Outgoing("market.bar", bar, "feed", corr, to_agent="record")]
-            if state is not None:
-                out.append(Outgoing("market.state", state, "signals", corr))
-            out += fill_messages(fills, bar.ts)
+            for bar, state, corr in cycles:
+                if not await conn.fetchval(INSERT_BAR, bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close,
+                                           bar.volume, bar.source):
+                    continue
+                fresh.add(corr)
+                fills = await self.broker.on_bar(conn, bar)
+                fill_count += len(fills)
+                # Addressed to no consumer: the bar is kept in the log, and its state is computed
+                # here in one pass rather than by the live signals consumer.
+                out.append(Outgoing("market.bar", bar, "feed", corr, to_agent="record"))
+                if state is not None:
+                    out.append(Outgoing("market.state", state, "signals", corr))
+                out += fill_messages(fills, bar.ts)
             await self.bus.publish_many(out, conn=conn)
             now = time.monotonic()
-            if now - self._last_beat >= 0.5:  # the watchdog reads seconds, not bars
+            if fresh and now - self._last_beat >= 0.5:  # the watchdog reads seconds, not bars
                 self._last_beat = now
-                await beat(conn, "market_data", {"symbol": bar.symbol, "bar": bar.ts.isoformat()})
-        self.stats.bars += 1
-        self.stats.fills += len(fills)
-        if state is None:
-            return None
-        self.stats.states += 1
-        self.stats.bar_published_at[corr] = time.monotonic()
-        return corr
+                last = cycles[-1][0]
+                await beat(conn, "market_data", {"symbol": last.symbol, "bar": last.ts.isoformat()})
+        self.stats.fills += fill_count
+        return fresh

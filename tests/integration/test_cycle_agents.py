@@ -169,3 +169,52 @@ async def test_live_bars_become_states_and_cycles(brain, db):
     [(rsi,)] = db.sql("SELECT (payload->'indicators'->>'rsi')::float8 FROM agent_messages "
                       "WHERE topic = 'market.state' AND correlation_id = %s", (corr,))
     assert 0 < rsi < 100
+
+
+async def test_signatures_committed_out_of_order_are_decided_exactly_once(brain, db):
+    """Message ids are handed out before commit: the signature with the highest id can commit
+    first. The executor must still decide, once, on whichever delivery sees all three."""
+    from datetime import datetime, timezone
+
+    from brain.agents import executor
+    from brain.agents.topics import TradeSignature
+    from brain.bus import Delivery
+
+    corr = "AAPL@2013-01-15T00:00:00+00:00#ordering"
+    when = datetime(2013, 1, 15, tzinfo=timezone.utc)
+    # Addressed to no running consumer: the test plays the executor's deliveries itself.
+    proposal = TradeProposal(proposal_id=f"{corr}:v1", symbol="AAPL", bar_time=when, state_message_id=1, side="sell",
+                             entry=70.0, stop=72.0, take_profit=67.0, confidence=0.6, edge=1.5, size_factor=1.0,
+                             regime="trending_down", stance="neutral", rationale="test", numbers={"close": 70.0})
+    pid = await brain.bus.publish("trade.proposal", proposal, from_agent="test", correlation_id=corr, to_agent="nobody")
+
+    def signature(signer: str, verdict: str) -> TradeSignature:
+        return TradeSignature(proposal_id=proposal.proposal_id, proposal_message_id=pid, signer=signer,
+                              verdict=verdict, reasons=["test"], qty=10 if signer == "risk_gate" else None)
+
+    async def publish(sig, conn=None) -> int:
+        return await brain.bus.publish("trade.signature", sig, from_agent=sig.signer, correlation_id=corr,
+                                       causation_id=pid, to_agent="nobody", conn=conn)
+
+    def delivery(mid: int, sig) -> Delivery:
+        return Delivery("executor", mid, "trade.signature", sig, sig.signer, "nobody", corr, pid, 1, when)
+
+    handle = executor.make_handler(brain.ctx, require_watchdog=False)
+    sigs = [signature("risk_gate", "approve"), signature("fact_checker", "approve"),
+            signature("double_checker", "veto")]
+    first = await publish(sigs[0])
+    async with brain.pool.acquire() as slow, slow.transaction():
+        middle = await publish(sigs[1], conn=slow)      # gets its id now, commits last
+        newest = await publish(sigs[2])
+        assert first < middle < newest
+        assert await handle(delivery(newest, sigs[2])) is None, "two of three are visible"
+    decisions = []
+    for mid, sig in ((middle, sigs[1]), (newest, sigs[2]), (middle, sigs[1])):  # the last is a redelivery
+        result = await handle(delivery(mid, sig))
+        async with brain.pool.acquire() as conn, conn.transaction():
+            outputs = await result.in_tx(conn)
+            await brain.bus.publish_many(outputs, conn=conn)
+        decisions += [o.payload.outcome for o in outputs]
+    assert decisions == ["veto"]
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'cycle.outcome' AND correlation_id = %s",
+                  (corr,)) == [(1,)]
