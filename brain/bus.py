@@ -4,10 +4,11 @@ and LISTEN/NOTIFY as a wake-up only.
 Publishing is one statement (insert + notify), inside the caller's transaction when one is
 given, and is a durable commit. A consumer's claim first takes in every message on its
 topics that committed since its last look (by snapshot visibility, so late commits are
-never skipped), then claims a batch with FOR UPDATE SKIP LOCKED under a lease, runs its handler outside any transaction, then in ONE transaction
-marks the deliveries it still holds done and writes their output messages. A crash lets the
-lease run out and the work is redone; outputs are written only by the ack, so they exist
-exactly once.
+never skipped), then claims a batch with FOR UPDATE SKIP LOCKED under a lease, runs its
+handler outside any transaction, then in ONE transaction marks the deliveries it still holds
+done and writes their output messages. A crash lets the lease run out; the next reclaim (on
+each worker's slow poll) puts the work back and it is redone; outputs are written only by
+the ack, so they exist exactly once.
 
 Claims and acks commit without waiting for the WAL flush (synchronous_commit off). Losing
 one in a server crash loses it whole, claim or ack together with its outputs, and the lease
@@ -250,10 +251,12 @@ class Bus:
         unacked: list[tuple[Delivery, list[Outgoing]]] = []
         first_unacked_at = 0.0
         backoff = 0.05
+        reclaim_due = 0.0
         try:
             while not self._stopping.is_set():
                 c.wake.clear()
                 try:
+                    reclaim_due = await self._reclaim_if_due(c, reclaim_due)
                     had = len(unacked)
                     claimed = await self._claim_and_handle(c, owner, unacked)
                     if not had and unacked:
@@ -296,35 +299,42 @@ class Bus:
     async def _consume_concurrently(self, c: _Consumer) -> None:
         """For slow handlers (model calls): one claimer keeps up to `concurrency` messages in
         flight, each handled and acked on its own, so one long call never holds up the rest
-        and a notification wakes one claim, not a herd of idle workers."""
+        and a notification wakes one claim, not a herd of idle workers. A freed slot claims
+        only when there may be more: a notification came, or the last claim filled every slot."""
         owner = uuid.uuid4()
         running: set[asyncio.Task] = set()
         backoff = 0.05
+        reclaim_due = 0.0
+        maybe_more = True
         try:
             while not self._stopping.is_set():
-                c.wake.clear()
                 free = c.concurrency - len(running)
-                if free <= 0:
-                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if free > 0 and (maybe_more or c.wake.is_set()):
+                    c.wake.clear()
+                    try:
+                        assert self._consumer_pool is not None
+                        reclaim_due = await self._reclaim_if_due(c, reclaim_due)
+                        rows = await self._consumer_pool.fetch(Q["claim"], c.name, free, owner, c.lease_s)
+                        backoff = 0.05
+                    except DB_ERRORS as exc:
+                        backoff = await self._back_off(c, exc, backoff)
+                        continue
+                    for row in rows:
+                        task = asyncio.ensure_future(self._handle_and_ack(c, row, owner))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                    maybe_more = len(rows) == free
                     continue
-                try:
-                    assert self._consumer_pool is not None
-                    rows = await self._consumer_pool.fetch(Q["claim"], c.name, free, owner, c.lease_s)
-                    backoff = 0.05
-                except DB_ERRORS as exc:
-                    backoff = await self._back_off(c, exc, backoff)
-                    continue
-                for row in rows:
-                    task = asyncio.ensure_future(self._handle_and_ack(c, row, owner))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-                if len(rows) == free or c.wake.is_set():
-                    continue
-                # Wait for a notification, a free slot, or the slow poll.
-                waker = asyncio.ensure_future(c.wake.wait())
-                await asyncio.wait({waker, *running}, timeout=self.settings.bus_poll_interval_s,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                waker.cancel()
+                # Wait for a notification (when a slot is free), a finished message, or the slow
+                # poll, after which we look anyway: a lost notification only delays.
+                waker = asyncio.ensure_future(c.wake.wait()) if free > 0 else None
+                done, _ = await asyncio.wait({*running, *([waker] if waker else [])},
+                                             timeout=self.settings.bus_poll_interval_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if waker is not None:
+                    waker.cancel()
+                if not done:
+                    maybe_more = True
         except asyncio.CancelledError:
             for task in running:
                 task.cancel()
@@ -340,6 +350,22 @@ class Bus:
         except DB_ERRORS as exc:
             log.warning("consumer %s: could not finish message %s (%s); it is redone after its lease",
                         c.name, row["message_id"], one_line(exc))
+
+    async def _reclaim_if_due(self, c: _Consumer, due: float) -> float:
+        """On the slow poll: put work whose lease ran out back to pending (a claim does not
+        look for it; see migration 0005). Returns when to look next."""
+        now = asyncio.get_running_loop().time()
+        if now < due:
+            return due
+        assert self._consumer_pool is not None
+        rows = await self._consumer_pool.fetch(Q["reclaim_expired"], c.name, self.settings.bus_max_attempts)
+        for r in rows:
+            if r["state"] == "dead":
+                log.error("consumer %s dead-lettered message %s: its lease expired on every attempt",
+                          c.name, r["message_id"])
+        if rows:
+            log.warning("consumer %s: %d leases ran out; that work is redone", c.name, len(rows))
+        return now + min(self.settings.bus_poll_interval_s, c.lease_s / 4)
 
     @staticmethod
     async def _back_off(c: _Consumer, exc: BaseException, delay: float) -> float:

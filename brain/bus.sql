@@ -7,23 +7,25 @@ WITH msg AS (
     VALUES ($1, $2, $3, $4, $5, $6::jsonb)
     RETURNING id
 )
--- Only a topic someone subscribes to is worth a notification: NOTIFY serialises committing
--- notifiers on one database-wide lock.
-SELECT id, (SELECT pg_notify('brain_bus', $1) FROM bus_subscriptions WHERE topic = $1 LIMIT 1)
+-- Only a message someone will receive is worth a notification: NOTIFY serialises committing
+-- notifiers on one database-wide lock, and a woken consumer with nothing to take wastes a claim.
+SELECT id, (SELECT pg_notify('brain_bus', $1) FROM bus_subscriptions
+             WHERE topic = $1 AND ($3::text IS NULL OR consumer = $3) LIMIT 1)
   FROM msg
 
 -- name: publish_many
--- The batched form of publish: parallel arrays, one notification per subscribed topic.
+-- The batched form of publish: parallel arrays, one notification per topic with a recipient.
 WITH msg AS (
     INSERT INTO agent_messages (topic, from_agent, to_agent, correlation_id, causation_id, payload)
     SELECT t, f, ta, c, ca, p::jsonb
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
            AS u(t, f, ta, c, ca, p)
-    RETURNING id, topic
+    RETURNING id, topic, to_agent
 ), woken AS (
     SELECT count(pg_notify('brain_bus', t.topic)) AS n
-      FROM (SELECT DISTINCT topic FROM msg) t
-     WHERE EXISTS (SELECT 1 FROM bus_subscriptions s WHERE s.topic = t.topic)
+      FROM (SELECT DISTINCT topic FROM msg
+             WHERE EXISTS (SELECT 1 FROM bus_subscriptions s
+                            WHERE s.topic = msg.topic AND (msg.to_agent IS NULL OR s.consumer = msg.to_agent))) t
 )
 SELECT array_agg(msg.id ORDER BY msg.id) AS ids, (SELECT n FROM woken) AS woken FROM msg
 
@@ -70,11 +72,12 @@ WITH acked AS (
            WITH ORDINALITY AS u(src, t, f, ta, c, ca, p, n)
      WHERE u.src IN (SELECT message_id FROM acked)
      ORDER BY n
-    RETURNING topic
+    RETURNING topic, to_agent
 ), woken AS (
     SELECT count(pg_notify('brain_bus', t.topic)) AS n
-      FROM (SELECT DISTINCT topic FROM msg) t
-     WHERE EXISTS (SELECT 1 FROM bus_subscriptions s WHERE s.topic = t.topic)
+      FROM (SELECT DISTINCT topic FROM msg
+             WHERE EXISTS (SELECT 1 FROM bus_subscriptions s
+                            WHERE s.topic = msg.topic AND (msg.to_agent IS NULL OR s.consumer = msg.to_agent))) t
 )
 SELECT array(SELECT message_id FROM acked) AS held, (SELECT n FROM woken) AS woken
 
@@ -86,6 +89,17 @@ UPDATE agent_deliveries
        last_error = $6, lease_owner = NULL, lease_until = NULL
  WHERE consumer = $7 AND message_id = $1 AND lease_owner = $2 AND state = 'working'
 RETURNING state
+
+-- name: reclaim_expired
+-- Work whose lease ran out (its worker died or hung) goes back to pending, where the next
+-- claim takes it first (lowest id); its attempt was counted when it was claimed, and one that
+-- has used them all (it keeps killing its worker) is dead-lettered.
+UPDATE agent_deliveries
+   SET state = CASE WHEN attempts >= $2 THEN 'dead' ELSE 'pending' END,
+       available_at = clock_timestamp(), lease_owner = NULL, lease_until = NULL,
+       last_error = CASE WHEN attempts >= $2 THEN 'lease expired on every attempt' ELSE last_error END
+ WHERE consumer = $1 AND state = 'working' AND lease_until < clock_timestamp()
+RETURNING message_id, state
 
 -- name: release
 -- Shutdown hands back claimed work that was never started, without spending an attempt.

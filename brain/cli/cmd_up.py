@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until-done", action="store_true",
                         help="exit 0 once the replay is exhausted and every cycle has settled, after a summary")
     parser.add_argument("--speed", type=_speed, default=0.0,
-                        help="bars per second per symbol (default 0: as fast as each cycle settles)")
+                        help="dates per second, each with every symbol's bar (default 0: as fast as the cycles settle)")
     parser.add_argument("--symbols", default="AAPL,MSFT,IBM,GOOG", help="comma-separated (bundled: AAPL,MSFT,IBM,GOOG)")
     parser.add_argument("--start", type=utc_date_arg, default=utc_date_arg("2012-03-01"), help="first bar date (default 2012-03-01)")
     parser.add_argument("--end", type=utc_date_arg, default=None, help="stop before this date")
@@ -93,7 +93,7 @@ async def _up(cfg, args) -> int:
         feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start,
                           align_threshold=cfg.strategy_align_threshold)
         print(f"replay     {feed.total} bars of {', '.join(history.frames)} from {args.start:%Y-%m-%d} "
-              f"({len(history.rejected)} rejected), speed {'as fast as cycles settle' if not args.speed else args.speed}",
+              f"({len(history.rejected)} rejected), speed {'as fast as cycles settle' if not args.speed else f'{args.speed:g} dates/s'}",
               flush=True)
         feed_task = brain.spawn(feed.run(), "replay feed", may_finish=True)
         progress = asyncio.ensure_future(_progress(feed))

@@ -167,3 +167,37 @@ async def test_replay_reads_back_a_time_window(db, app_pool, brain_home):
     assert [r["payload"]["n"] for r in rows] == [0, 1, 2]
     assert {r["correlation_id"] for r in rows} == {"cycle-1"}
     assert await bus.replay(now + timedelta(seconds=5), now + timedelta(seconds=10)) == []
+
+
+async def test_a_lease_that_keeps_running_out_is_redone_then_dead_lettered(db, app_pool, brain_home):
+    """A worker that hangs past its lease: another claim redoes the message; one that has hung
+    on every attempt is dead-lettered instead of looping forever."""
+    handled: list[int] = []
+    release = asyncio.Event()
+
+    async def handler(d):
+        handled.append(d.payload.n)
+        if d.payload.n == 0:
+            await release.wait()  # hangs well past its lease
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="worker")]
+
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus.consumer("hangs", ["test.ping"], handler, batch=1, concurrency=3, lease_s=0.4)
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(0), _ping(1)])
+
+        async def dead():
+            return db.sql("SELECT state FROM agent_deliveries WHERE consumer = 'hangs' AND message_id = "
+                          "(SELECT id FROM agent_messages WHERE correlation_id = 'c0')") == [("dead",)]
+        await wait_until(dead)
+        release.set()
+        await asyncio.sleep(0.2)
+    finally:
+        await bus.stop()
+    [(state, attempts, error)] = db.sql("SELECT state, attempts, last_error FROM agent_deliveries d JOIN agent_messages m "
+                                        "ON m.id = d.message_id WHERE d.consumer = 'hangs' AND m.correlation_id = 'c0'")
+    assert (state, attempts, error) == ("dead", 2, "lease expired on every attempt")
+    assert handled.count(0) == 2 and handled.count(1) == 1, "redone once after its lease, then given up on"
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong' AND correlation_id = 'c0'") == [(0,)], \
+        "the hung attempts' late answers were refused: their leases were gone"
