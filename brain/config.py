@@ -183,6 +183,14 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def doctrine_path(settings: Settings) -> Path:
+    """The trading doctrine every agent's prompt starts from; without it nothing may trade."""
+    path = settings.context_dir / "philosophy.md"
+    if not path.is_file():
+        raise ConfigError(f"doctrine not found: {path} (set BRAIN_CONTEXT_DIR to the folder holding philosophy.md)")
+    return path
+
+
 def _one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "settings"

@@ -15,7 +15,7 @@ from brain.agents.executor import expire_stale_proposals
 from brain.agents.offline_rules import register_all as register_offline_rules
 from brain.broker.paper import PaperBroker, PaperCosts
 from brain.bus import Bus
-from brain.config import Settings
+from brain.config import Settings, doctrine_path
 from brain.db.connect import create_pool
 from brain.errors import BrainError
 from brain.heartbeat import beat
@@ -155,9 +155,7 @@ async def bounded(awaitable, what: str, timeout_s: float = 15.0) -> bool:
 async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = True,
                      watch_skills: bool = True, ib=None) -> Brain:
     """ib: an ib_async IB object to use instead of a new one (tests hand in a fake)."""
-    philosophy_path = settings.context_dir / "philosophy.md"
-    if not philosophy_path.exists():
-        raise BrainError(f"doctrine not found: {philosophy_path} (set BRAIN_CONTEXT_DIR)")
+    philosophy_path = doctrine_path(settings)
     skills = SkillRegistry(settings.skills_dir)
     skills.load_all()
     missing = {"regime", "strategist", "risk-gate", "fact-checker", "double-checker"} - set(skills.names())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from brain.backtest.metrics import buy_and_hold, compute
 from brain.bench.scratch import scratch_database
-from brain.config import Settings
+from brain.config import Settings, doctrine_path
 from brain.db.urls import admin_url, role_url
 from brain.market.history import ValidatedHistory
 from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
@@ -61,7 +61,7 @@ async def run_backtest(settings: Settings, history: ValidatedHistory, start: dat
         cfg = settings.model_copy(update={"database_url": url, "app_database_url": None, "ingress_port": 0,
                                           "context_dir": report_dir, "router_daily_budget_usd": 0.0
                                           if settings.router_routes == ["offline"] else settings.router_daily_budget_usd})
-        (report_dir / "philosophy.md").write_text((settings.context_dir / "philosophy.md").read_text())
+        (report_dir / "philosophy.md").write_text(doctrine_path(settings).read_text())
         brain = await open_brain(cfg, role_url(cfg, "app"), require_watchdog=False, watch_skills=False)
         try:
             tracker = SettleTracker()

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     from brain.bench.scratch import scratch_database
     from brain.cli.common import print_json
-    from brain.config import settings
+    from brain.config import doctrine_path, settings
     from brain.db.urls import admin_url
 
     if args.n < 200:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
         with scratch_database(admin_url(cfg), "brain_bench") as url:
             figures = aio.run(run_cache_bench(with_user(url, "brain_app"), cfg.skills_dir,
-                                              (cfg.context_dir / "philosophy.md").read_text()))
+                                              doctrine_path(cfg).read_text()))
     elif args.which == "watchdog":
         from brain.bench.watchdog import run_watchdog_bench
 

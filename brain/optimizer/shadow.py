@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 
 from brain.backtest.run import run_backtest
-from brain.config import Settings
+from brain.config import Settings, doctrine_path
 from brain.db.urls import admin_url, psycopg_conninfo
 from brain.errors import BrainError
 from brain.journal import JournalEntry, record_entry_sync
@@ -113,8 +113,7 @@ def render(exp_id: int, rec: dict, where: tuple[int, int], variant: Variant, win
 
 async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: ValidatedHistory, start: datetime,
                      split: datetime, requested_by: str, progress=None) -> dict:
-    if not (settings.context_dir / "philosophy.md").exists():
-        raise BrainError(f"doctrine not found: {settings.context_dir / 'philosophy.md'} (set BRAIN_CONTEXT_DIR)")
+    doctrine_path(settings)  # fail before any work when the doctrine is missing
     admin = admin_url(settings)
     with psycopg.connect(psycopg_conninfo(admin), autocommit=True) as conn:
         row = conn.execute("SELECT recommendations FROM optimizer_reports WHERE id = %s", (report_id,)).fetchone()

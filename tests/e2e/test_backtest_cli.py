@@ -36,3 +36,18 @@ def test_backtest_reports_figures_that_re_derive(db, tmp_path):
     assert r["in_sample"]["trades"] + r["held_out"]["trades"] == o["trades"]
     assert r["held_out"]["start_equity"] == pytest.approx(r["in_sample"]["end_equity"], abs=0.01)
     assert "Held out" in (next((tmp_path / "context").glob("**/report.md"))).read_text()
+
+
+def test_a_backtest_without_the_doctrine_is_a_one_line_error(db, tmp_path):
+    env = db.env(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "empty").mkdir()
+    env.update(BRAIN_CONTEXT_DIR=str(tmp_path / "empty"), BRAIN_SKILLS_DIR=str(REPO / "skills"))
+    before = db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'brain_backtest%'")
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "backtest", "--symbols", "AAPL",
+                          "--start", "2012-09-01", "--json"], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1 and out.stdout == "", out.stdout
+    assert out.stderr.count("\n") == 1 and "brain: doctrine not found:" in out.stderr, out.stderr
+    assert db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'brain_backtest%'") == before, \
+        "the scratch database is dropped"
