@@ -1,6 +1,7 @@
 """What the executor and the feed need from a broker."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -52,7 +53,7 @@ class Broker(Protocol):
 
     async def place_bracket(self, conn: asyncpg.Connection, order: BracketOrder) -> OrderResult: ...
 
-    async def on_bar(self, conn: asyncpg.Connection, bar: Bar) -> list[Fill]: ...
+    async def on_bars(self, conn: asyncpg.Connection, bars: Sequence[Bar]) -> list[Fill]: ...
 
     async def reconcile(self, conn: asyncpg.Connection) -> list[str]: ...
 

@@ -206,7 +206,7 @@ class IBBroker:
             return OrderResult(order.client_order_id, "rejected", str(exc))
         return OrderResult(order.client_order_id, "working", "bracket sent to IB")
 
-    async def on_bar(self, conn: asyncpg.Connection, bar) -> list[Fill]:
+    async def on_bars(self, conn: asyncpg.Connection, bars) -> list[Fill]:
         return []  # IB fills arrive as execution events, not from bars
 
     # ------------------------------------------------------------------ executions

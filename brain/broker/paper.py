@@ -7,8 +7,9 @@ have come first (the conservative reading of a daily bar).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import asyncpg
 
@@ -60,27 +61,46 @@ class PaperBroker:
         return OrderResult(order.client_order_id, "working", "bracket recorded; fills at the next bar's open")
 
     async def on_bar(self, conn: asyncpg.Connection, bar: Bar) -> list[Fill]:
-        """Apply one bar: fill due entries at its open, then run stops and take-profits on its
-        range, then mark the account to market. Call inside the transaction storing the bar."""
+        return await self.on_bars(conn, [bar])
+
+    async def on_bars(self, conn: asyncpg.Connection, bars: Sequence[Bar]) -> list[Fill]:
+        """Apply the bars of one moment (one per symbol, as a replay step brings them): fill
+        due entries at each bar's open, run stops and take-profits on its range, then mark the
+        account to market. Call inside the transaction storing the bars. The book is read once
+        for all of them, so a step costs a few statements rather than a few per bar."""
+        if not bars:
+            return []
+        by_symbol = {b.symbol: b for b in bars}
+        if len(by_symbol) != len(bars):
+            raise ValueError("on_bars takes one bar per symbol")
         acct = await conn.fetchrow(Q["account_for_update"], self.account)
         if acct is None:
             await self.ensure_account(conn)
             acct = await conn.fetchrow(Q["account_for_update"], self.account)
         cash = acct["cash"]
         day_start, day = acct["day_start_equity"], acct["day"]
-        if bar.ts.date() != day:
-            day_start, day = acct["equity"], bar.ts.date()
+        now = max(b.ts for b in bars)
+        if now.date() != day:
+            day_start, day = acct["equity"], now.date()
+        positions = {p["symbol"]: dict(p) for p in await conn.fetch(Q["positions_for_update"], self.account)}
         fills: list[Fill] = []
-        for entry in await conn.fetch(Q["entries_due"], bar.symbol, bar.ts):
-            fill, cash = await self._fill_entry(conn, entry, bar, cash)
+        for entry in await conn.fetch(Q["entries_due"], list(by_symbol), [b.ts for b in bars]):
+            fill, cash, positions[entry["symbol"]] = await self._fill_entry(conn, entry, by_symbol[entry["symbol"]], cash)
             fills.append(fill)
-        exit_fill, cash = await self._run_exits(conn, bar, cash)
-        if exit_fill is not None:
-            fills.append(exit_fill)
-        await self._mark_to_market(conn, cash, day_start, day, bar)
+        held = [b for b in bars if b.symbol in positions]
+        exits: dict[str, dict[str, asyncpg.Record]] = {}
+        if held:  # read after the entries: a bracket's stop may be hit on its entry's own bar
+            for o in await conn.fetch(Q["exit_orders"], [b.symbol for b in held]):
+                exits.setdefault(o["symbol"], {})[o["order_type"]] = o
+        for bar in held:
+            exit_fill, cash = await self._run_exits(conn, bar, positions[bar.symbol], exits.get(bar.symbol, {}), cash)
+            if exit_fill is not None:
+                fills.append(exit_fill)
+                del positions[bar.symbol]
+        await self._mark_to_market(conn, cash, day_start, day, now, bars, positions)
         return fills
 
-    async def _fill_entry(self, conn, entry, bar: Bar, cash: float) -> tuple[Fill, float]:
+    async def _fill_entry(self, conn, entry, bar: Bar, cash: float) -> tuple[Fill, float, dict]:
         side, qty = entry["side"], entry["qty"]
         price = self.costs.slipped(bar.open, side)
         commission = self.costs.commission(qty)
@@ -92,14 +112,12 @@ class PaperBroker:
         await conn.execute(Q["activate_children"], coid)
         stop, tp = await bracket_levels(conn, coid)
         await conn.execute(Q["upsert_position"], self.account, bar.symbol, signed, price, stop, tp, bar.ts)
+        position = {"symbol": bar.symbol, "qty": signed, "avg_price": price, "stop_price": stop, "take_profit": tp}
         return Fill(coid, bar.symbol, side, qty, price, commission, bar.ts, "open", "entry",
-                    entry["correlation_id"]), cash
+                    entry["correlation_id"]), cash, position
 
-    async def _run_exits(self, conn, bar: Bar, cash: float) -> tuple[Fill | None, float]:
-        pos = await conn.fetchrow(Q["position"], self.account, bar.symbol)
-        if pos is None:
-            return None, cash
-        orders = {o["order_type"]: o for o in await conn.fetch(Q["exit_orders"], bar.symbol)}
+    async def _run_exits(self, conn, bar: Bar, pos: dict, orders: dict[str, asyncpg.Record],
+                         cash: float) -> tuple[Fill | None, float]:
         long = pos["qty"] > 0
         hit: tuple[str, float] | None = None
         stop = orders.get("stop")
@@ -134,14 +152,16 @@ class PaperBroker:
         return Fill(coid, bar.symbol, side, qty, price, commission, bar.ts, "close", kind,
                     order["correlation_id"], pnl), cash
 
-    async def _mark_to_market(self, conn, cash: float, day_start: float, day: date, bar: Bar) -> None:
-        positions = await conn.fetch(Q["positions"], self.account)
-        closes = {r["symbol"]: r["close"] for r in await conn.fetch(Q["latest_closes"], [p["symbol"] for p in positions])}
-        closes[bar.symbol] = bar.close
-        value = sum(p["qty"] * closes.get(p["symbol"], p["avg_price"]) for p in positions)
-        gross = sum(abs(p["qty"]) * closes.get(p["symbol"], p["avg_price"]) for p in positions)
+    async def _mark_to_market(self, conn, cash: float, day_start: float, day: date, now: datetime,
+                              bars: Sequence[Bar], positions: dict[str, dict]) -> None:
+        closes = {b.symbol: b.close for b in bars}
+        others = [s for s in positions if s not in closes]
+        if others:  # held symbols without a bar now are valued at their last stored close
+            closes.update({r["symbol"]: r["close"] for r in await conn.fetch(Q["latest_closes"], others)})
+        value = sum(p["qty"] * closes.get(s, p["avg_price"]) for s, p in positions.items())
+        gross = sum(abs(p["qty"]) * closes.get(s, p["avg_price"]) for s, p in positions.items())
         await conn.execute(Q["update_account"], self.account, cash, cash + value, day_start, day, gross)
-        await conn.execute(Q["record_equity"], self.account, bar.ts, cash + value, cash)
+        await conn.execute(Q["record_equity"], self.account, now, cash + value, cash)
 
     async def reconcile(self, conn: asyncpg.Connection) -> list[str]:
         """On start: every filled entry has its position, every position its working stop."""

@@ -14,9 +14,9 @@ SELECT account, cash, equity, high_water_mark, day_start_equity, day, margin_use
 -- name: positions
 SELECT symbol, qty, avg_price, stop_price, take_profit, opened_at FROM positions WHERE account = $1 ORDER BY symbol
 
--- name: position
+-- name: positions_for_update
 SELECT symbol, qty, avg_price, stop_price, take_profit, opened_at FROM positions
- WHERE account = $1 AND symbol = $2 FOR UPDATE
+ WHERE account = $1 ORDER BY symbol FOR UPDATE
 
 -- name: insert_order
 -- The unique client_order_id makes placement idempotent: a redelivered approval finds its
@@ -28,11 +28,13 @@ ON CONFLICT (client_order_id) DO NOTHING
 RETURNING id
 
 -- name: entries_due
--- Market entries decided on an earlier bar fill at this bar's open.
-SELECT id, client_order_id, correlation_id, side, qty FROM orders
- WHERE broker = 'paper' AND symbol = $1 AND intent = 'open' AND order_type = 'market'
-   AND status = 'working' AND signal_time < $2
- ORDER BY id FOR UPDATE
+-- Market entries decided on an earlier bar fill at this bar's open; one look for all the
+-- bars ($1 symbols, $2 their times).
+SELECT o.id, o.client_order_id, o.correlation_id, o.symbol, o.side, o.qty
+  FROM orders o JOIN unnest($1::text[], $2::timestamptz[]) AS b(symbol, ts)
+       ON o.symbol = b.symbol AND o.signal_time < b.ts
+ WHERE o.broker = 'paper' AND o.intent = 'open' AND o.order_type = 'market' AND o.status = 'working'
+ ORDER BY o.id FOR UPDATE OF o
 
 -- name: mark_filled
 UPDATE orders SET status = 'filled', filled_at = $2, fill_price = $3, updated_at = clock_timestamp()
@@ -62,9 +64,9 @@ ON CONFLICT (account, symbol) DO UPDATE
 DELETE FROM positions WHERE account = $1 AND symbol = $2
 
 -- name: exit_orders
-SELECT client_order_id, parent_client_order_id, order_type, stop_price, limit_price, correlation_id
+SELECT symbol, client_order_id, parent_client_order_id, order_type, stop_price, limit_price, correlation_id
   FROM orders
- WHERE broker = 'paper' AND symbol = $1 AND intent = 'close' AND status = 'working'
+ WHERE broker = 'paper' AND symbol = ANY($1::text[]) AND intent = 'close' AND status = 'working'
    AND order_type IN ('stop', 'take_profit')
 
 -- name: latest_closes

@@ -34,8 +34,11 @@ from brain.strategy import DEFAULT
 
 log = logging.getLogger("brain.feed")
 
-INSERT_BAR = """INSERT INTO bars (symbol, ts, open, high, low, close, volume, source)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (symbol, ts) DO NOTHING RETURNING 1"""
+# One statement per step; returns the symbols whose bar was new.
+INSERT_BARS = """INSERT INTO bars (symbol, ts, open, high, low, close, volume, source)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
+                     $7::float8[], $8::text[])
+ON CONFLICT (symbol, ts) DO NOTHING RETURNING symbol"""
 SETTLE_TOPICS = ("cycle.outcome", "order.placed")
 
 
@@ -141,26 +144,24 @@ class ReplayFeed:
     async def _store_and_publish(self, cycles: list[tuple[Bar, MarketState | None, str]]) -> set[str]:
         """One transaction; the correlation ids of the bars that were new (a restart resumes
         where the last run stopped, so stored bars are passed over)."""
-        fresh, out, fill_count = set(), [], 0
         async with self.bus.pool.acquire() as conn, conn.transaction():
-            for bar, state, corr in cycles:
-                if not await conn.fetchval(INSERT_BAR, bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close,
-                                           bar.volume, bar.source):
-                    continue
-                fresh.add(corr)
-                fills = await self.broker.on_bar(conn, bar)
-                fill_count += len(fills)
+            rows = [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.source) for b, _, _ in cycles]
+            stored = {r["symbol"] for r in await conn.fetch(INSERT_BARS, *map(list, zip(*rows)))}
+            new = [(bar, state, corr) for bar, state, corr in cycles if bar.symbol in stored]
+            fills = await self.broker.on_bars(conn, [bar for bar, _, _ in new])
+            out = []
+            for bar, state, corr in new:
                 # Addressed to no consumer: the bar is kept in the log, and its state is computed
                 # here in one pass rather than by the live signals consumer.
                 out.append(Outgoing("market.bar", bar, "feed", corr, to_agent="record"))
                 if state is not None:
                     out.append(Outgoing("market.state", state, "signals", corr))
-                out += fill_messages(fills, bar.ts)
+            out += fill_messages(fills, cycles[0][0].ts)
             await self.bus.publish_many(out, conn=conn)
             now = time.monotonic()
-            if fresh and now - self._last_beat >= 0.5:  # the watchdog reads seconds, not bars
+            if new and now - self._last_beat >= 0.5:  # the watchdog reads seconds, not bars
                 self._last_beat = now
                 last = cycles[-1][0]
                 await beat(conn, "market_data", {"symbol": last.symbol, "bar": last.ts.isoformat()})
-        self.stats.fills += fill_count
-        return fresh
+        self.stats.fills += len(fills)
+        return {corr for _, _, corr in new}

@@ -109,3 +109,36 @@ async def test_placement_is_idempotent_and_refused_under_a_halt(conn, db):
     result = await broker.place_bracket(conn, bracket("t6", "2013-01-15"))
     assert result.status == "rejected" and "trading halted" in result.detail
     assert await conn.fetchval("SELECT count(*) FROM orders WHERE client_order_id LIKE 't6%'") == 0
+
+
+async def test_one_step_of_several_symbols_is_applied_together(conn):
+    """A replay step hands the broker every symbol's bar at once: AAPL's entry fills and hits
+    its take-profit, MSFT's entry fills and stays open, and the account is marked once."""
+    msft = bundled_frame("MSFT").loc["2013-01-14":"2013-01-25"]
+    broker = PaperBroker()
+    await broker.ensure_account(conn)
+    await feed(conn, broker, "2013-01-14", "2013-01-15")
+    await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
+                       "VALUES ('MSFT', $1, 26.83, 27.29, 26.825, 27.21, 48244500)", day("2013-01-15"))
+    await broker.place_bracket(conn, bracket("a1", "2013-01-15"))
+    await broker.place_bracket(conn, BracketOrder("m1", "MSFT", "buy", 100.0, 25.0, 30.0, "MSFT@2013-01-15",
+                                                  "p-m1", day("2013-01-15")))
+    step = [bar_at("AAPL", AAPL, list(AAPL.index).index(day("2013-01-16"))),
+            bar_at("MSFT", msft, list(msft.index).index(day("2013-01-16")))]
+    async with conn.transaction():
+        for b in step:
+            await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
+                               "VALUES ($1, $2, $3, $4, $5, $6, $7)", b.symbol, b.ts, b.open, b.high, b.low,
+                               b.close, b.volume)
+        fills = await broker.on_bars(conn, step)
+    assert sorted((f.client_order_id, f.reason) for f in fills) == [
+        ("a1", "entry"), ("a1-tp", "take_profit"), ("m1", "entry")]
+    # AAPL: in at 494.64 slipped 2 bps, out at the 509 limit; MSFT: 100 in at 27.15 slipped.
+    cash = 100_000 - 10 * 494.64 * 1.0002 - 1 + 10 * 509.0 - 1 - 100 * 27.15 * 1.0002 - 1
+    acct = await broker.account_row(conn)
+    assert acct["cash"] == pytest.approx(cash)
+    assert acct["equity"] == pytest.approx(cash + 100 * 27.04)  # MSFT marked at the step's 27.04 close
+    assert [(p["symbol"], p["qty"]) for p in await broker.positions(conn)] == [("MSFT", 100)]
+    assert await conn.fetchval("SELECT count(*) FROM equity_history WHERE ts = $1", day("2013-01-16")) == 1
+    with pytest.raises(ValueError):
+        await broker.on_bars(conn, [step[0], step[0]])
