@@ -14,6 +14,10 @@ SELECT account, cash, equity, high_water_mark, day_start_equity, day, margin_use
 -- name: positions
 SELECT symbol, qty, avg_price, stop_price, take_profit, opened_at FROM positions WHERE account = $1 ORDER BY symbol
 
+-- name: position
+SELECT symbol, qty, avg_price, stop_price, take_profit, opened_at FROM positions
+ WHERE account = $1 AND symbol = $2 FOR UPDATE
+
 -- name: positions_for_update
 SELECT symbol, qty, avg_price, stop_price, take_profit, opened_at FROM positions
  WHERE account = $1 ORDER BY symbol FOR UPDATE
