@@ -60,9 +60,6 @@ class PaperBroker:
             return OrderResult(order.client_order_id, "rejected", str(exc))
         return OrderResult(order.client_order_id, "working", "bracket recorded; fills at the next bar's open")
 
-    async def on_bar(self, conn: asyncpg.Connection, bar: Bar) -> list[Fill]:
-        return await self.on_bars(conn, [bar])
-
     async def on_bars(self, conn: asyncpg.Connection, bars: Sequence[Bar]) -> list[Fill]:
         """Apply the bars of one moment (one per symbol, as a replay step brings them): fill
         due entries at each bar's open, run stops and take-profits on its range, then mark the

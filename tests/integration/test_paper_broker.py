@@ -33,7 +33,7 @@ async def feed(conn, broker: PaperBroker, first: str, last: str) -> list:
                 await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
                                    "VALUES ($1, $2, $3, $4, $5, $6, $7)", bar.symbol, bar.ts, bar.open, bar.high,
                                    bar.low, bar.close, bar.volume)
-                fills += await broker.on_bar(conn, bar)
+                fills += await broker.on_bars(conn, [bar])
     return fills
 
 
