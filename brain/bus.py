@@ -2,13 +2,15 @@
 and LISTEN/NOTIFY as a wake-up only.
 
 Publishing is one statement (insert + notify), inside the caller's transaction when one is
-given, and is a durable commit. A consumer's claim first takes in every message on its
-topics that committed since its last look (by snapshot visibility, so late commits are
-never skipped), then claims a batch with FOR UPDATE SKIP LOCKED under a lease, runs its
-handler outside any transaction, then in ONE transaction marks the deliveries it still holds
-done and writes their output messages. A crash lets the lease run out; the next reclaim (on
-each worker's slow poll) puts the work back and it is redone; outputs are written only by
-the ack, so they exist exactly once.
+given, and is a durable commit. A producer publishing a stream of single commits wakes
+consumers once per window rather than once per message (see Bus._publish_alone).
+
+A consumer's claim first takes in every message on its topics that committed since its
+last look (by snapshot visibility, so late commits are never skipped), then claims a batch
+with FOR UPDATE SKIP LOCKED under a lease, runs its handler outside any transaction, then in
+ONE transaction marks the deliveries it still holds done and writes their output messages.
+A crash lets the lease run out; the next reclaim (on each worker's slow poll) puts the work
+back and it is redone; outputs are written only by the ack, so they exist exactly once.
 
 Claims and acks commit without waiting for the WAL flush (synchronous_commit off). Losing
 one in a server crash loses it whole, claim or ack together with its outputs, and the lease
@@ -24,6 +26,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +38,7 @@ from pydantic import BaseModel
 
 from brain import messages
 from brain.bus_listener import Listener
-from brain.config import Settings
+from brain.config import BUS_NOTIFY_WINDOW_MAX_MS, Settings
 from brain.db.urls import psycopg_conninfo
 from brain.errors import BrainError, one_line
 from brain.sql import queries_beside
@@ -107,6 +110,21 @@ class _Consumer:
     lease_s: float
     concurrency: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # When the last window a producer announced closes (time.monotonic, not the event
+    # loop's clock, which uvloop keeps in whole milliseconds). Until a claim has begun
+    # after it, the consumer looks again even without a notification (see Bus._publish_alone).
+    linger_until: float = float("-inf")
+
+
+@dataclass
+class _NotifyWindow:
+    """A producer's wake-up state for one topic (time.monotonic)."""
+
+    last_sent: float = float("-inf")
+    quiet_until: float = float("-inf")
+    # Recent publish round trip: a publish is left silent only when it should commit well
+    # inside the window, so that a late wake-up of its own stays rare.
+    round_trip: float = 0.0
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -135,13 +153,55 @@ class Bus:
         self.failed: BaseException | None = None
         self._publish_conn: asyncpg.Connection | None = None
         self._publish_lock = asyncio.Lock()
+        self._windows: dict[str, _NotifyWindow] = {}
 
     # ------------------------------------------------------------------ publishing
     async def publish(self, topic: str, payload: BaseModel | dict[str, Any], *, from_agent: str,
                       correlation_id: str | None = None, causation_id: int | None = None,
                       to_agent: str | None = None, conn: asyncpg.Connection | None = None) -> int:
         args = _encode(Outgoing(topic, payload, from_agent, correlation_id, causation_id, to_agent))
-        row = await self._run(Q["publish"], args, conn)
+        if conn is not None:
+            # Inside the caller's transaction the commit is not ours to time: always wake.
+            return (await conn.fetchrow(Q["publish"], *args, 0))["id"]
+        async with self._publish_lock:
+            return await self._publish_alone(topic, args)
+
+    async def _publish_alone(self, topic: str, args: tuple) -> int:
+        """Publish as its own commit, waking consumers once per window while a stream flows.
+
+        A notification costs the producer a database-wide lock at commit and every listening
+        process a wake-up and usually a claim, per message. So a producer publishing a topic
+        as a stream (within a tenth of the window of its previous message) announces a window in
+        its notification and sends none for what it publishes on that topic until the window
+        closes; consumers then take the stream in batches. Consumers that received the
+        announcement claim once more after the window has passed since they received it.
+        That claim sees every message the producer left silent: the window starts when the
+        announcing publish was sent (before its commit, so before any consumer received it),
+        and a silent publish whose commit returns after the window closed notifies late.
+        Slower traffic gets a notification per message, so its latency is unchanged.
+        """
+        window_ms = self.settings.bus_notify_window_ms
+        w = self._windows.setdefault(topic, _NotifyWindow())
+        sent = time.monotonic()
+        if sent + 2 * w.round_trip < w.quiet_until:
+            wake = None
+        elif sent - w.last_sent < window_ms / 10_000:
+            wake = window_ms
+        else:
+            wake = 0
+        w.last_sent = sent
+        if wake is None:
+            row = await self._fetch_alone(Q["publish_quiet"], args)
+        else:
+            row = await self._fetch_alone(Q["publish"], (*args, wake))
+        w.round_trip += 0.2 * (time.monotonic() - sent - w.round_trip)
+        if wake and row["heard"]:
+            w.quiet_until = sent + window_ms / 1000
+        elif wake is None and time.monotonic() >= w.quiet_until:
+            try:
+                await self._fetch_alone(Q["notify"], (topic,))
+            except DB_ERRORS as exc:  # committed: never fail the publish; the slow poll finds it
+                log.warning("bus: late wake-up for %s not sent (%s)", topic, one_line(exc))
         return row["id"]
 
     async def publish_many(self, outgoing: Sequence[Outgoing],
@@ -149,23 +209,24 @@ class Bus:
         if not outgoing:
             return []
         columns = list(zip(*(_encode(o) for o in outgoing)))
-        row = await self._run(Q["publish_many"], columns, conn)
+        if conn is not None:
+            row = await conn.fetchrow(Q["publish_many"], *columns)
+        else:
+            async with self._publish_lock:
+                row = await self._fetch_alone(Q["publish_many"], columns)
         return list(row["ids"])
 
-    async def _run(self, query: str, args: Sequence[Any], conn: asyncpg.Connection | None) -> asyncpg.Record:
-        if conn is not None:
-            return await conn.fetchrow(query, *args)
+    async def _fetch_alone(self, query: str, args: Sequence[Any]) -> asyncpg.Record:
         # Publishing outside a caller's transaction goes through one dedicated connection:
         # a pool round (acquire, reset, release) costs about as much as the insert itself.
-        async with self._publish_lock:
-            if self._publish_conn is None or self._publish_conn.is_closed():
-                self._publish_conn = await asyncpg.connect(psycopg_conninfo(self._url))
-            try:
-                return await self._publish_conn.fetchrow(query, *args)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-                self._publish_conn.terminate()
-                self._publish_conn = None
-                raise
+        if self._publish_conn is None or self._publish_conn.is_closed():
+            self._publish_conn = await asyncpg.connect(psycopg_conninfo(self._url))
+        try:
+            return await self._publish_conn.fetchrow(query, *args)
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            self._publish_conn.terminate()
+            self._publish_conn = None
+            raise
 
     # ------------------------------------------------------------------ consuming
     def consumer(self, name: str, topics: Iterable[str], handler: Handler, *, batch: int | None = None,
@@ -190,7 +251,7 @@ class Bus:
                 await conn.execute(Q["register_consumer"], c.name)
                 await conn.execute(Q["subscribe"], list(c.topics), c.name)
                 await conn.execute(Q["unsubscribe_others"], c.name, list(c.topics))
-        self.listener = Listener(self._url, self._wake_topic, self._wake_all,
+        self.listener = Listener(self._url, self._wake_topic, self._rewake,
                                  ping_interval_s=self.settings.bus_poll_interval_s)
         self._spawn(self.listener.run(), "listener")
         for c in self._consumers.values():
@@ -232,10 +293,20 @@ class Bus:
         task.add_done_callback(done)
         self._tasks.append(task)
 
-    def _wake_topic(self, topic: str) -> None:
+    def _wake_topic(self, topic: str, window_s: float) -> None:
+        now = time.monotonic()
         for c in self._consumers.values():
             if topic in c.topics:
                 c.wake.set()
+                c.linger_until = max(c.linger_until, now + window_s)
+
+    def _rewake(self) -> None:
+        """After a (re)connect: notifications sent meanwhile are lost, including window
+        announcements, so look now and keep looking as long as any window can last."""
+        now = time.monotonic()
+        for c in self._consumers.values():
+            c.wake.set()
+            c.linger_until = max(c.linger_until, now + BUS_NOTIFY_WINDOW_MAX_MS / 1000)
 
     def _wake_all(self) -> None:
         for c in self._consumers.values():
@@ -258,6 +329,7 @@ class Bus:
                 try:
                     reclaim_due = await self._reclaim_if_due(c, reclaim_due)
                     had = len(unacked)
+                    began = time.monotonic()
                     claimed = await self._claim_and_handle(c, owner, unacked)
                     if not had and unacked:
                         first_unacked_at = loop.time()
@@ -265,7 +337,8 @@ class Bus:
                     # Group acks while a stream is flowing (claims bring several messages):
                     # one commit for many instead of one per notification. Otherwise ack at
                     # once: a pipeline of single messages must not wait at every hop.
-                    streaming = more and claimed > 1
+                    in_window = c.linger_until > began
+                    streaming = (more or in_window) and claimed > 1
                     if unacked and (not streaming or len(unacked) >= c.batch
                                     or loop.time() - first_unacked_at >= window):
                         batch, unacked = unacked, []
@@ -281,9 +354,14 @@ class Bus:
                         await asyncio.sleep(pause)
                     continue
                 # Nothing announced since the claim began. Wait for a notification; the slow
-                # poll means a lost one only delays work by this much.
+                # poll means a lost one only delays work by this much. A claim that began
+                # inside a producer's announced window is followed by one after it closes:
+                # what the producer published meanwhile came without a notification.
+                wait_s = (c.linger_until - time.monotonic()) if in_window else self.settings.bus_poll_interval_s
+                if wait_s <= 0:
+                    continue
                 try:
-                    async with asyncio.timeout(self.settings.bus_poll_interval_s):  # not wait_for: see bus_listener
+                    async with asyncio.timeout(wait_s):  # not wait_for: see bus_listener
                         await c.wake.wait()
                 except TimeoutError:
                     pass
@@ -306,14 +384,20 @@ class Bus:
         backoff = 0.05
         reclaim_due = 0.0
         maybe_more = True
+        began = float("-inf")  # when the last claim began
         try:
             while not self._stopping.is_set():
                 free = c.concurrency - len(running)
+                # the last claim began inside a producer's announced window (see _publish_alone)
+                in_window = c.linger_until > began
+                if free > 0 and in_window and time.monotonic() >= c.linger_until:
+                    maybe_more = True  # the window has closed since: look once more
                 if free > 0 and (maybe_more or c.wake.is_set()):
                     c.wake.clear()
                     try:
                         assert self._consumer_pool is not None
                         reclaim_due = await self._reclaim_if_due(c, reclaim_due)
+                        began = time.monotonic()
                         rows = await self._consumer_pool.fetch(Q["claim"], c.name, free, owner, c.lease_s)
                         backoff = 0.05
                     except DB_ERRORS as exc:
@@ -326,10 +410,13 @@ class Bus:
                     maybe_more = len(rows) == free
                     continue
                 # Wait for a notification (when a slot is free), a finished message, or the slow
-                # poll, after which we look anyway: a lost notification only delays.
+                # poll, after which we look anyway: a lost notification only delays. With a
+                # slot free and a window open, until the window closes.
                 waker = asyncio.ensure_future(c.wake.wait()) if free > 0 else None
-                done, _ = await asyncio.wait({*running, *([waker] if waker else [])},
-                                             timeout=self.settings.bus_poll_interval_s,
+                wait_s = self.settings.bus_poll_interval_s
+                if free > 0 and in_window:
+                    wait_s = min(wait_s, c.linger_until - time.monotonic())
+                done, _ = await asyncio.wait({*running, *([waker] if waker else [])}, timeout=wait_s,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if waker is not None:
                     waker.cancel()

@@ -1,17 +1,31 @@
 -- name: publish
 -- One statement, and outside a transaction one commit: insert the message and wake
 -- listeners (the notification carries the topic only; consumers always re-read the table).
--- Fan-out to consumers happens in their claims, off this commit path.
+-- Fan-out to consumers happens in their claims, off this commit path. $7 > 0 announces a
+-- window in the notification, as "topic window_ms" (see Bus._publish_alone).
+-- Only a message someone will receive is worth a notification: NOTIFY serialises committing
+-- notifiers on one database-wide lock, and a woken consumer with nothing to take wastes a claim.
 WITH msg AS (
     INSERT INTO agent_messages (topic, from_agent, to_agent, correlation_id, causation_id, payload)
     VALUES ($1, $2, $3, $4, $5, $6::jsonb)
     RETURNING id
+), heard AS (
+    SELECT EXISTS (SELECT 1 FROM bus_subscriptions
+                    WHERE topic = $1 AND ($3::text IS NULL OR consumer = $3)) AS yes
 )
--- Only a message someone will receive is worth a notification: NOTIFY serialises committing
--- notifiers on one database-wide lock, and a woken consumer with nothing to take wastes a claim.
-SELECT id, (SELECT pg_notify('brain_bus', $1) FROM bus_subscriptions
-             WHERE topic = $1 AND ($3::text IS NULL OR consumer = $3) LIMIT 1)
-  FROM msg
+SELECT msg.id, heard.yes AS heard,
+       CASE WHEN heard.yes THEN pg_notify('brain_bus', CASE WHEN $7 > 0 THEN $1 || ' ' || $7 ELSE $1 END) END
+  FROM msg, heard
+
+-- name: publish_quiet
+-- Publish without a wake-up: the window its producer announced covers it (see Bus._publish_alone).
+INSERT INTO agent_messages (topic, from_agent, to_agent, correlation_id, causation_id, payload)
+VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+RETURNING id
+
+-- name: notify
+-- A wake-up on its own: for a message that committed after its producer's window closed.
+SELECT pg_notify('brain_bus', $1)
 
 -- name: publish_many
 -- The batched form of publish: parallel arrays, one notification per topic with a recipient.

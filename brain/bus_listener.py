@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import asyncpg
 
+from brain.config import BUS_NOTIFY_WINDOW_MAX_MS
 from brain.db.urls import psycopg_conninfo
 from brain.errors import one_line
 
@@ -24,7 +25,7 @@ class Listener:
     def __init__(
         self,
         url: str,
-        on_topic: Callable[[str], None],
+        on_topic: Callable[[str, float], None],
         on_reconnect: Callable[[], None],
         ping_interval_s: float = 2.0,
     ) -> None:
@@ -38,7 +39,10 @@ class Listener:
         self.reconnects = 0
 
     def _notified(self, _conn, _pid, _channel, payload: str) -> None:
-        self._on_topic(payload)
+        # "topic", or "topic window_ms" from a producer announcing a window (Bus._publish_alone)
+        topic, _, window = payload.partition(" ")
+        window_ms = min(int(window), BUS_NOTIFY_WINDOW_MAX_MS) if window.isdigit() else 0
+        self._on_topic(topic, window_ms / 1000)
 
     async def _connect(self) -> None:
         conn = await asyncpg.connect(self._url, server_settings={"application_name": "brain-bus-listener"})

@@ -22,6 +22,9 @@ from brain.errors import ConfigError
 from brain.strategy import DEFAULT, TUNABLE
 
 
+# The longest a notification may ask consumers to keep looking for messages published
+# without one; a consumer whose listener reconnects keeps looking this long.
+BUS_NOTIFY_WINDOW_MAX_MS = 50
 ROUTES = ("claude_cli", "codex_cli", "anthropic", "openai", "compatible", "offline")
 
 
@@ -59,6 +62,10 @@ class Settings(BaseSettings):
     bus_claim_batch: int = Field(default=200, ge=1, le=5000)
     bus_ack_window_ms: float = Field(default=3.0, ge=0, le=1000)
     bus_claim_pause_ms: float = Field(default=1.0, ge=0, le=1000)
+    # A producer publishing a stream (messages closer than a tenth of this) wakes consumers
+    # once per window, not once per message (0: a notification for every message). See
+    # Bus._publish_alone.
+    bus_notify_window_ms: int = Field(default=10, ge=0, le=BUS_NOTIFY_WINDOW_MAX_MS)
 
     # --- liveness --------------------------------------------------------------------
     heartbeat_interval_s: float = Field(default=1.0, gt=0)

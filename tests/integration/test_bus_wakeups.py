@@ -1,0 +1,145 @@
+"""Wake-ups: a producer streaming a topic notifies once per window, and consumers still find
+every message at once, including one whose commit returned after the window closed.
+
+The consumers here poll only every 30 s, so a message that depended on the slow poll
+would miss every deadline below."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import pytest
+
+from brain.bus import Bus
+from brain.bus_listener import CHANNEL, Listener
+from tests.integration.bus_support import Ping, Pong, wait_until
+
+WINDOW_MS = 50
+DEADLINE_S = 5.0  # far inside the 30 s poll
+
+
+@pytest.fixture
+async def app_pool(db):
+    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=8)
+    yield pool
+    await pool.close()
+
+
+def make_bus(db, pool, brain_home) -> Bus:
+    settings = db.settings(brain_home, bus_poll_interval_s=30.0, bus_notify_window_ms=WINDOW_MS)
+    return Bus(pool, settings=settings, listen_url=db.url("app"))
+
+
+async def _notifications(db) -> tuple[asyncpg.Connection, list[str]]:
+    seen: list[str] = []
+    conn = await asyncpg.connect(db.url("app"))
+    await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload: seen.append(payload))
+    return conn, seen
+
+
+async def test_a_stream_wakes_once_per_window_and_every_message_is_handled_at_once(db, app_pool, brain_home):
+    handled: dict[str, list[int]] = {"one_by_one": [], "concurrent": []}
+
+    def collect(name):
+        async def handler(d):
+            handled[name].append(d.payload.n)
+        return handler
+
+    consumers = make_bus(db, app_pool, brain_home)
+    consumers.consumer("one_by_one", ["test.ping"], collect("one_by_one"))
+    consumers.consumer("concurrent", ["test.ping"], collect("concurrent"), concurrency=3)
+    producer = make_bus(db, app_pool, brain_home)
+    listen, notified = await _notifications(db)
+    await consumers.start()
+    try:
+        await asyncio.wait_for(consumers.listener.connected.wait(), 10)
+        await _open_connection(producer)
+        for i in range(300):
+            await producer.publish("test.ping", Ping(n=i), from_agent="test")
+        finished = time.monotonic()
+        await wait_until(lambda: _all_done(db, 600), timeout=DEADLINE_S)
+        waited = time.monotonic() - finished
+    finally:
+        await consumers.stop()
+        await producer.stop()
+        await listen.close()
+    assert sorted(handled["one_by_one"]) == list(range(300))
+    assert sorted(handled["concurrent"]) == list(range(300))
+    assert waited < DEADLINE_S
+    assert f"test.ping {WINDOW_MS}" in notified, "the stream announced its windows"
+    assert len(notified) < 150, f"{len(notified)} wake-ups for 300 messages: the stream was not coalesced"
+
+
+@pytest.mark.parametrize("agent, own_wake", [
+    # commits inside the window: no wake-up of its own; consumers look again when it closes
+    ("slowish", []),
+    # commits after the window closed: it wakes consumers on its own
+    ("slow", ["test.ping"]),
+])
+async def test_a_message_published_inside_a_window_is_found_without_its_own_wake_up(
+        db, app_pool, brain_home, agent, own_wake):
+    # Messages from "slowish" take 20 ms to insert, from "slow" 300 ms: the last message
+    # below is sent inside the window announced just before, and commits after the
+    # consumers have taken what came before it.
+    db.sql("""CREATE FUNCTION test_slow_insert() RETURNS trigger LANGUAGE plpgsql AS
+              $$ BEGIN PERFORM pg_sleep(CASE NEW.from_agent WHEN 'slow' THEN 0.3 ELSE 0.02 END);
+                       RETURN NEW; END $$""")
+    db.sql("""CREATE TRIGGER test_slow_insert BEFORE INSERT ON agent_messages FOR EACH ROW
+              WHEN (NEW.from_agent IN ('slow', 'slowish')) EXECUTE FUNCTION test_slow_insert()""")
+    handled: dict[str, dict[int, float]] = {"one_by_one": {}, "concurrent": {}}
+
+    def collect(name):
+        async def handler(d):
+            handled[name][d.payload.n] = time.monotonic()
+        return handler
+
+    consumers = make_bus(db, app_pool, brain_home)
+    consumers.consumer("one_by_one", ["test.ping"], collect("one_by_one"))
+    consumers.consumer("concurrent", ["test.ping"], collect("concurrent"), concurrency=3)
+    producer = make_bus(db, app_pool, brain_home)
+    listen, notified = await _notifications(db)
+    await consumers.start()
+    try:
+        await asyncio.wait_for(consumers.listener.connected.wait(), 10)
+        await asyncio.sleep(0.1)  # past the look-again that follows the listener's connect
+        await _open_connection(producer)
+        last = await _announce_a_window(producer)
+        await producer.publish("test.ping", Ping(n=last), from_agent=agent)
+        committed = time.monotonic()
+        await wait_until(lambda: _all_done(db, 2 * (last + 1)), timeout=DEADLINE_S)
+    finally:
+        await consumers.stop()
+        await producer.stop()
+        await listen.close()
+    assert notified[-1 - len(own_wake):] == [f"test.ping {WINDOW_MS}", *own_wake], \
+        "the last message was left silent in the window (and woke consumers itself once it closed)"
+    for name, got in handled.items():
+        assert sorted(got) == list(range(last + 1)), name
+        assert got[last] - committed < 1.0, name
+
+
+def test_a_notification_asks_for_at_most_the_longest_window():
+    heard: list[tuple[str, float]] = []
+    listener = Listener("postgresql://localhost/unused", lambda t, w: heard.append((t, w)), lambda: None)
+    for payload in ("market.bar", "market.bar 20", "market.bar 999999", "market.bar soon"):
+        listener._notified(None, 0, CHANNEL, payload)
+    assert heard == [("market.bar", 0.0), ("market.bar", 0.02), ("market.bar", 0.05), ("market.bar", 0.0)]
+
+
+async def _announce_a_window(producer: Bus) -> int:
+    """Publish quickly until the producer has announced a window; returns the next n."""
+    for n in range(50):
+        await producer.publish("test.ping", Ping(n=n), from_agent="test")
+        if producer._windows["test.ping"].quiet_until > time.monotonic():
+            return n + 1
+    raise AssertionError("50 publishes in a row never announced a window")
+
+
+async def _open_connection(producer: Bus) -> None:
+    """Publish once on another topic, so the stream below does not start with a connect."""
+    await producer.publish("test.pong", Pong(n=0, by="warm-up"), from_agent="test")
+
+
+async def _all_done(db, n: int) -> bool:
+    return db.sql("SELECT count(*) FROM agent_deliveries WHERE state = 'done'")[0][0] >= n
