@@ -45,6 +45,8 @@ from brain.sql import queries_beside
 
 log = logging.getLogger("brain.bus")
 Q = queries_beside(__file__, "bus.sql")
+# Publishes in quick succession before a producer treats a topic as a stream (Bus._publish_alone).
+STREAM_AFTER = 4
 # What a lost connection or a restarting server raises; consumers wait and carry on.
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
 
@@ -122,6 +124,8 @@ class _NotifyWindow:
 
     last_sent: float = float("-inf")
     quiet_until: float = float("-inf")
+    # Publishes in a row that came within a tenth of the window of the one before.
+    in_a_row: int = 0
     # Recent publish round trip: a publish is left silent only when it should commit well
     # inside the window, so that a late wake-up of its own stays rare.
     round_trip: float = 0.0
@@ -171,8 +175,9 @@ class Bus:
 
         A notification costs the producer a database-wide lock at commit and every listening
         process a wake-up and usually a claim, per message. So a producer publishing a topic
-        as a stream (within a tenth of the window of its previous message) announces a window in
-        its notification and sends none for what it publishes on that topic until the window
+        as a stream (STREAM_AFTER messages in a row, each within a tenth of the window of the
+        one before; a short catch-up burst is not a stream) announces a window in its
+        notification and sends none for what it publishes on that topic until the window
         closes; consumers then take the stream in batches. Consumers that received the
         announcement claim once more after the window has passed since they received it.
         That claim sees every message the producer left silent: the window starts when the
@@ -183,9 +188,10 @@ class Bus:
         window_ms = self.settings.bus_notify_window_ms
         w = self._windows.setdefault(topic, _NotifyWindow())
         sent = time.monotonic()
+        w.in_a_row = w.in_a_row + 1 if sent - w.last_sent < window_ms / 10_000 else 0
         if sent + 2 * w.round_trip < w.quiet_until:
             wake = None
-        elif sent - w.last_sent < window_ms / 10_000:
+        elif w.in_a_row >= STREAM_AFTER:
             wake = window_ms
         else:
             wake = 0
