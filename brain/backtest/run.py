@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -141,9 +140,3 @@ def render_report(r: dict, history: ValidatedHistory, start, split) -> str:
               f"Bar-to-order latency (model time excluded): p50 {r['bar_to_order_ms']['p50']} ms, "
               f"p99 {r['bar_to_order_ms']['p99']} ms over {r['bar_to_order_ms']['orders']} orders.", ""]
     return "\n".join(parts)
-
-
-def print_progress(done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / max(1, total))
-    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} bars", end="", file=sys.stderr, flush=True)

@@ -18,12 +18,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import sys
     from datetime import datetime, timezone
     from pathlib import Path
 
     from brain import aio
-    from brain.backtest.run import print_progress, run_backtest
+    from brain.backtest.run import run_backtest
+    from brain.cli.common import end_progress, print_progress
     from brain.cli.logs import setup_logging
     from brain.config import settings
     from brain.errors import BrainError
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        print(file=sys.stderr)
+        end_progress()
         print((report_dir / "report.md").read_text())
         print(f"report: {report_dir / 'report.md'}")
     return 0

@@ -26,11 +26,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import getpass
     import json
-    import sys
     from pathlib import Path
 
     from brain import aio
-    from brain.backtest.run import print_progress
+    from brain.cli.common import end_progress, print_progress
     from brain.cli.logs import setup_logging
     from brain.config import settings
     from brain.db import migrate
@@ -49,15 +48,12 @@ def run(args: argparse.Namespace) -> int:
     history = load_history(symbols, Path(args.data) if args.data else None, None, args.end)
     migrate.upgrade(admin_url(cfg))
 
-    def progress(done: int, total: int) -> None:
-        print_progress(done, total)
-
     result = aio.run(run_shadow(cfg, args.report_id, args.number, history, args.start, args.split,
-                                args.operator or getpass.getuser(), progress=None if args.json else progress))
+                                args.operator or getpass.getuser(), progress=None if args.json else print_progress))
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        print(file=sys.stderr)
+        end_progress()
         print(Path(result["file"]).read_text())
         print(f"experiment {result['experiment_id']}: {result['file']} (in the next optimizer report)")
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from brain.cli.common import utc_date_arg
+from brain.cli.common import end_progress, progress_line, utc_date_arg
 
 
 def _speed(text: str) -> float:
@@ -103,7 +103,8 @@ async def _up(cfg, args) -> int:
             progress.cancel()
             if brain.failure is not None or not feed_task.done():
                 raise BrainError(f"stopped before the replay finished: {brain.failure or 'interrupted'}")
-            print(f"\rreplay     done: {feed.stats.bars} new bars, {feed.stats.states} cycles started, "
+            end_progress()
+            print(f"replay     done: {feed.stats.bars} new bars, {feed.stats.states} cycles started, "
                   f"{feed.stats.skipped_existing} already stored", flush=True)
             if not await wait_settled(brain.pool):
                 raise BrainError("cycles did not settle within 120s after the replay")
@@ -115,7 +116,8 @@ async def _up(cfg, args) -> int:
         if feed_task.done() and brain.failure is None:
             # The replay ran out of bars; the service stays up (dashboard, ingress bars,
             # watchdog) until the operator stops it.
-            print(f"\rreplay     done: {feed.stats.bars} new bars, {feed.stats.states} cycles started, "
+            end_progress()
+            print(f"replay     done: {feed.stats.bars} new bars, {feed.stats.states} cycles started, "
                   f"{feed.stats.skipped_existing} already stored; still running, Ctrl-C to stop", flush=True)
             await brain.stopping.wait()
         return 1 if brain.failure else 0
@@ -128,10 +130,8 @@ async def _up(cfg, args) -> int:
 
 async def _progress(feed) -> None:
     import asyncio
-    import sys
 
     while True:
         await asyncio.sleep(2)
         done = feed.stats.bars + feed.stats.skipped_existing
-        print(f"\rreplay     {done}/{feed.total} bars ({done / max(1, feed.total):.0%})", end="", file=sys.stderr,
-              flush=True)
+        progress_line(f"replay     {done}/{feed.total} bars ({done / max(1, feed.total):.0%})")

@@ -64,3 +64,32 @@ def utc_date_arg(text: str) -> datetime:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
+
+
+_progress_open = False  # a progress line on the terminal still waits for its end
+
+
+def progress_line(text: str) -> None:
+    """Progress on stderr: one line rewritten in place on a terminal, a line per report in a
+    log (docker compose logs, a file), where carriage returns would run the reports together."""
+    global _progress_open
+    if sys.stderr.isatty():
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+        _progress_open = True
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+def end_progress() -> None:
+    """End the progress line on a terminal, so that what follows starts a line of its own."""
+    global _progress_open
+    if _progress_open:
+        print(file=sys.stderr, flush=True)
+        _progress_open = False
+
+
+def print_progress(done: int, total: int) -> None:
+    """A bar of bars replayed, for backtests and shadow experiments."""
+    width = 30
+    filled = int(width * done / max(1, total))
+    progress_line(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} bars")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -51,3 +52,21 @@ def test_a_backtest_without_the_doctrine_is_a_one_line_error(db, tmp_path):
     assert out.stderr.count("\n") == 1 and "brain: doctrine not found:" in out.stderr, out.stderr
     assert db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'brain_backtest%'") == before, \
         "the scratch database is dropped"
+
+
+@pytest.mark.slow
+def test_progress_into_a_log_is_a_line_per_report(db, tmp_path):
+    # stderr is a pipe here, as under docker compose logs: no carriage returns running the
+    # reports together, each report a line of its own.
+    env = db.env(tmp_path / "home")
+    (tmp_path / "home").mkdir()
+    env.update(BRAIN_CONTEXT_DIR=str(context_dir(tmp_path)), BRAIN_SKILLS_DIR=str(REPO / "skills"))
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "backtest", "--symbols", "AAPL,MSFT,IBM",
+                          "--start", "2011-01-01"], cwd=REPO, env=env, capture_output=True, timeout=300)
+    # bytes, not text: text mode would turn the carriage returns into newlines
+    stderr = out.stderr.decode()
+    assert out.returncode == 0, stderr[-2000:]
+    assert "\r" not in stderr
+    reports = [line for line in stderr.split("\n") if re.fullmatch(r"\[[#.]{30}\] \d+/\d+ bars", line)]
+    assert reports, stderr[-2000:]
+    assert "report: " in out.stdout.decode()
