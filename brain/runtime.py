@@ -40,6 +40,16 @@ class Brain:
     ib_feed: object | None = None      # live bars when the broker is IB
     resubscriptions: set = field(default_factory=set)
 
+    async def _repair_journal(self) -> None:
+        """Before new entries: rewrite recent journal files a crash left short or missing."""
+        from brain.journal.repair import RECENT, repair_recent_files
+
+        rows = [(r["file_path"], r["body_md"]) for r in await self.pool.fetch(RECENT)]
+        rewritten = await asyncio.to_thread(repair_recent_files, rows)
+        if rewritten:
+            log.warning("journal: rewrote %d entry files from their rows (short or missing after a crash)",
+                        len(rewritten))
+
     def spawn(self, coro, name: str, may_finish: bool = False) -> asyncio.Task:
         """A registered background task; one that dies stops the brain (better down and
         noticed by the watchdog than up and silently deaf). A task that may_finish (a replay
@@ -61,6 +71,7 @@ class Brain:
         return task
 
     async def start(self) -> None:
+        await self._repair_journal()
         await self.bus.start()
         self.spawn(self._heartbeats(), "heartbeat")
         self.spawn(self._persist_skills(), "skill recorder")

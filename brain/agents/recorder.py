@@ -96,7 +96,9 @@ async def record_cycle(conn: asyncpg.Connection | asyncpg.Pool, context_dir: Pat
                 for r in await conn.fetch(MESSAGES, correlation_id)]
     calls = [dict(r) for r in await conn.fetch(CALLS, correlation_id)]
     entry = build_entry(correlation_id, messages, calls)
-    return await record_entry(conn, context_dir, entry)
+    # Not flushed to disk per cycle: the start after a crash rewrites recent files from their
+    # rows (brain.journal.repair).
+    return await record_entry(conn, context_dir, entry, durable=False)
 
 
 def make_handler(ctx: AgentContext):

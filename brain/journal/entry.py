@@ -45,9 +45,11 @@ def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", part)[:40] or "_"
 
 
-def write_entry_file(context_dir: Path, entry: JournalEntry, text: str | None = None) -> Path:
+def write_entry_file(context_dir: Path, entry: JournalEntry, text: str | None = None, durable: bool = True) -> Path:
     """Write the entry under journal/YYYY-MM-DD/ atomically: a temp file in the same folder,
-    flushed to disk, then renamed, so a crash leaves either the whole file or none."""
+    flushed to disk, then renamed, so a crash leaves either the whole file or none. Not
+    durable: not flushed, so a killed process still leaves whole files only, but a power loss
+    may leave a recent file short or missing (repair_recent_files rewrites it from its row)."""
     when = entry.created_at.astimezone(timezone.utc)
     folder = context_dir / "journal" / f"{when:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,7 +61,8 @@ def write_entry_file(context_dir: Path, entry: JournalEntry, text: str | None = 
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         n = 1
         target = folder / f"{stem}.md"
         while True:
@@ -82,12 +85,13 @@ def _row(entry: JournalEntry, body: str, path: Path) -> tuple:
             json.dumps(entry.facts, default=str), str(path))
 
 
-async def record_entry(conn, context_dir: Path, entry: JournalEntry) -> int:
-    """File and row (asyncpg connection). The file comes first: a row never points at nothing."""
+async def record_entry(conn, context_dir: Path, entry: JournalEntry, durable: bool = True) -> int:
+    """File and row (asyncpg connection). The file comes first: a row never points at nothing
+    (not durable: until the next start, which rewrites recent files from their rows)."""
     import asyncio
 
     body = render_markdown(entry)
-    path = await asyncio.to_thread(write_entry_file, context_dir, entry, body)  # fsync off the event loop
+    path = await asyncio.to_thread(write_entry_file, context_dir, entry, body, durable)  # fsync off the event loop
     return await conn.fetchval(INSERT, *_row(entry, body, path))
 
 

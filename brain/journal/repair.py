@@ -1,0 +1,48 @@
+"""Rewriting recent journal files from their rows after a crash.
+
+Cycle entries are filed without waiting for the disk (a flush per cycle cost a fifth of the
+backtest's throughput), so a power loss can leave a file written shortly before it short or
+missing while its row survived. On start the brain rewrites such files from agent_journal,
+which holds every entry's markdown: afterwards every row again points at its whole file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# The kernel writes dirty file data back within about half a minute: entries older than this,
+# counted back from the newest, reached the disk before any crash that ended the last run.
+RECENT = """SELECT file_path, body_md FROM agent_journal
+             WHERE file_path IS NOT NULL
+               AND created_at > (SELECT max(created_at) FROM agent_journal) - interval '10 minutes'"""
+
+
+def repair_recent_files(rows) -> list[Path]:
+    """Rewrite, from (file_path, body_md) rows, the files that are missing or not whole;
+    returns the paths rewritten."""
+    rewritten = []
+    for file_path, body in rows:
+        path, text = Path(file_path), body.encode("utf-8")
+        try:
+            if path.stat().st_size == len(text):
+                continue
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_durably(path, text)
+        rewritten.append(path)
+    return rewritten
+
+
+def _replace_durably(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
