@@ -57,16 +57,13 @@ async def test_a_stream_wakes_once_per_window_and_every_message_is_handled_at_on
         await _open_connection(producer)
         for i in range(300):
             await producer.publish("test.ping", Ping(n=i), from_agent="test")
-        finished = time.monotonic()
         await wait_until(lambda: _all_done(db, 600), timeout=DEADLINE_S)
-        waited = time.monotonic() - finished
     finally:
         await consumers.stop()
         await producer.stop()
         await listen.close()
     assert sorted(handled["one_by_one"]) == list(range(300))
     assert sorted(handled["concurrent"]) == list(range(300))
-    assert waited < DEADLINE_S
     assert f"test.ping {WINDOW_MS}" in notified, "the stream announced its windows"
     assert len(notified) < 150, f"{len(notified)} wake-ups for 300 messages: the stream was not coalesced"
 
