@@ -311,8 +311,8 @@ class Bus:
         announcements, so look now and keep looking as long as any window can last."""
         now = time.monotonic()
         for c in self._consumers.values():
-            c.wake.set()
             c.linger_until = max(c.linger_until, now + BUS_NOTIFY_WINDOW_MAX_MS / 1000)
+        self._wake_all()
 
     def _wake_all(self) -> None:
         for c in self._consumers.values():

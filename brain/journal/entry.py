@@ -5,6 +5,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,24 @@ def write_entry_file(context_dir: Path, entry: JournalEntry, text: str | None = 
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{when:%H-%M-%S}-{_safe(entry.symbol or 'ALL')}-{_safe(entry.outcome)}"
     text = render_markdown(entry) if text is None else text
+
+    def link(tmp: str) -> Path:
+        n, target = 1, folder / f"{stem}.md"
+        while True:
+            try:
+                os.link(tmp, target)  # never overwrites: a name collision takes the next suffix
+                os.unlink(tmp)
+                return target
+            except FileExistsError:
+                n += 1
+                target = folder / f"{stem}-{n}.md"
+
+    return write_via_temp(folder, text, durable, link)
+
+
+def write_via_temp(folder: Path, text: str, durable: bool, put: Callable[[str], Path]) -> Path:
+    """Write text to a temp file in folder (flushed to disk when durable), then hand its name
+    to put, which gives it its real name; a failure on the way leaves no temp file behind."""
     # Not named *.md: a temp file a crash leaves behind must never look like an entry.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".partial")
     try:
@@ -63,21 +82,11 @@ def write_entry_file(context_dir: Path, entry: JournalEntry, text: str | None = 
             f.flush()
             if durable:
                 os.fsync(f.fileno())
-        n = 1
-        target = folder / f"{stem}.md"
-        while True:
-            try:
-                os.link(tmp, target)  # never overwrites: a name collision takes the next suffix
-                break
-            except FileExistsError:
-                n += 1
-                target = folder / f"{stem}-{n}.md"
-        os.unlink(tmp)
+        return put(tmp)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return target
 
 
 def _row(entry: JournalEntry, body: str, path: Path) -> tuple:

@@ -8,8 +8,9 @@ which holds every entry's markdown: afterwards every row again points at its who
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from brain.journal.entry import write_via_temp
 
 # The kernel writes dirty file data back within about half a minute: entries older than this,
 # counted back from the newest, reached the disk before any crash that ended the last run.
@@ -23,26 +24,19 @@ def repair_recent_files(rows) -> list[Path]:
     returns the paths rewritten."""
     rewritten = []
     for file_path, body in rows:
-        path, text = Path(file_path), body.encode("utf-8")
+        path = Path(file_path)
         try:
-            if path.stat().st_size == len(text):
+            if path.stat().st_size == len(body.encode("utf-8")):
                 continue
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
-        _replace_durably(path, text)
-        rewritten.append(path)
+        rewritten.append(write_via_temp(path.parent, body, True, _over(path)))
     return rewritten
 
 
-def _replace_durably(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+def _over(path: Path):
+    """Put the written temp file in place of whatever is at path (a short file, or none)."""
+    def put(tmp: str) -> Path:
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        return path
+    return put

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -31,19 +32,16 @@ def make_bus(db, pool, brain_home) -> Bus:
     return Bus(pool, settings=settings, listen_url=db.url("app"))
 
 
-async def _notifications(db) -> tuple[asyncpg.Connection, list[str]]:
-    seen: list[str] = []
-    conn = await asyncpg.connect(db.url("app"))
-    await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload: seen.append(payload))
-    return conn, seen
-
-
-async def test_a_stream_wakes_once_per_window_and_every_message_is_handled_at_once(db, app_pool, brain_home):
-    handled: dict[str, list[int]] = {"one_by_one": [], "concurrent": []}
+@asynccontextmanager
+async def _both_kinds_of_consumer(db, app_pool, brain_home):
+    """A plain and a concurrent consumer of test.ping, started, with a producer on its own
+    Bus whose connection is open, and every wake-up on the channel as seen by a listener.
+    Yields (producer, handled: consumer -> [(n, when)], notification payloads)."""
+    handled: dict[str, list[tuple[int, float]]] = {"one_by_one": [], "concurrent": []}
 
     def collect(name):
         async def handler(d):
-            handled[name].append(d.payload.n)
+            handled[name].append((d.payload.n, time.monotonic()))
         return handler
 
     consumers = make_bus(db, app_pool, brain_home)
@@ -55,15 +53,27 @@ async def test_a_stream_wakes_once_per_window_and_every_message_is_handled_at_on
     try:
         await asyncio.wait_for(consumers.listener.connected.wait(), 10)
         await _open_connection(producer)
-        for i in range(300):
-            await producer.publish("test.ping", Ping(n=i), from_agent="test")
-        await wait_until(lambda: _all_done(db, 600), timeout=DEADLINE_S)
+        yield producer, handled, notified
     finally:
         await consumers.stop()
         await producer.stop()
         await listen.close()
-    assert sorted(handled["one_by_one"]) == list(range(300))
-    assert sorted(handled["concurrent"]) == list(range(300))
+
+
+async def _notifications(db) -> tuple[asyncpg.Connection, list[str]]:
+    seen: list[str] = []
+    conn = await asyncpg.connect(db.url("app"))
+    await conn.add_listener(CHANNEL, lambda _c, _p, _ch, payload: seen.append(payload))
+    return conn, seen
+
+
+async def test_a_stream_wakes_once_per_window_and_every_message_is_handled_at_once(db, app_pool, brain_home):
+    async with _both_kinds_of_consumer(db, app_pool, brain_home) as (producer, handled, notified):
+        for i in range(300):
+            await producer.publish("test.ping", Ping(n=i), from_agent="test")
+        await wait_until(lambda: _all_done(db, 600), timeout=DEADLINE_S)
+    assert sorted(n for n, _ in handled["one_by_one"]) == list(range(300))
+    assert sorted(n for n, _ in handled["concurrent"]) == list(range(300))
     assert f"test.ping {WINDOW_MS}" in notified, "the stream announced its windows"
     assert len(notified) < 150, f"{len(notified)} wake-ups for 300 messages: the stream was not coalesced"
 
@@ -84,36 +94,17 @@ async def test_a_message_published_inside_a_window_is_found_without_its_own_wake
                        RETURN NEW; END $$""")
     db.sql("""CREATE TRIGGER test_slow_insert BEFORE INSERT ON agent_messages FOR EACH ROW
               WHEN (NEW.from_agent IN ('slow', 'slowish')) EXECUTE FUNCTION test_slow_insert()""")
-    handled: dict[str, dict[int, float]] = {"one_by_one": {}, "concurrent": {}}
-
-    def collect(name):
-        async def handler(d):
-            handled[name][d.payload.n] = time.monotonic()
-        return handler
-
-    consumers = make_bus(db, app_pool, brain_home)
-    consumers.consumer("one_by_one", ["test.ping"], collect("one_by_one"))
-    consumers.consumer("concurrent", ["test.ping"], collect("concurrent"), concurrency=3)
-    producer = make_bus(db, app_pool, brain_home)
-    listen, notified = await _notifications(db)
-    await consumers.start()
-    try:
-        await asyncio.wait_for(consumers.listener.connected.wait(), 10)
+    async with _both_kinds_of_consumer(db, app_pool, brain_home) as (producer, handled, notified):
         await asyncio.sleep(0.1)  # past the look-again that follows the listener's connect
-        await _open_connection(producer)
         last = await _announce_a_window(producer)
         await producer.publish("test.ping", Ping(n=last), from_agent=agent)
         committed = time.monotonic()
         await wait_until(lambda: _all_done(db, 2 * (last + 1)), timeout=DEADLINE_S)
-    finally:
-        await consumers.stop()
-        await producer.stop()
-        await listen.close()
     assert notified[-1 - len(own_wake):] == [f"test.ping {WINDOW_MS}", *own_wake], \
         "the last message was left silent in the window (and woke consumers itself once it closed)"
     for name, got in handled.items():
-        assert sorted(got) == list(range(last + 1)), name
-        assert got[last] - committed < 1.0, name
+        assert sorted(n for n, _ in got) == list(range(last + 1)), name
+        assert dict(got)[last] - committed < 1.0, name
 
 
 def test_a_notification_asks_for_at_most_the_longest_window():

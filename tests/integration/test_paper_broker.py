@@ -30,11 +30,14 @@ async def feed(conn, broker: PaperBroker, first: str, last: str) -> list:
         if day(first) <= ts.to_pydatetime() <= day(last):
             bar = bar_at("AAPL", AAPL, i)
             async with conn.transaction():
-                await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
-                                   "VALUES ($1, $2, $3, $4, $5, $6, $7)", bar.symbol, bar.ts, bar.open, bar.high,
-                                   bar.low, bar.close, bar.volume)
+                await store(conn, bar)
                 fills += await broker.on_bars(conn, [bar])
     return fills
+
+
+async def store(conn, bar) -> None:
+    await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                       bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume)
 
 
 def bracket(coid: str, signal: str, side="buy", qty=10.0, stop=480.0, tp=509.0) -> BracketOrder:
@@ -127,9 +130,7 @@ async def test_one_step_of_several_symbols_is_applied_together(conn):
             bar_at("MSFT", msft, list(msft.index).index(day("2013-01-16")))]
     async with conn.transaction():
         for b in step:
-            await conn.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
-                               "VALUES ($1, $2, $3, $4, $5, $6, $7)", b.symbol, b.ts, b.open, b.high, b.low,
-                               b.close, b.volume)
+            await store(conn, b)
         fills = await broker.on_bars(conn, step)
     assert sorted((f.client_order_id, f.reason) for f in fills) == [
         ("a1", "entry"), ("a1-tp", "take_profit"), ("m1", "entry")]
