@@ -5,10 +5,11 @@ Publishing is one statement (insert + notify), inside the caller's transaction w
 given, and is a durable commit. A producer publishing a stream of single commits wakes
 consumers once per window rather than once per message (see Bus._publish_alone).
 
-A consumer's claim first takes in every message on its topics that committed since its
-last look (by snapshot visibility, so late commits are never skipped), then claims a batch
-with FOR UPDATE SKIP LOCKED under a lease, runs its handler outside any transaction, then in
-ONE transaction marks the deliveries it still holds done and writes their output messages.
+A consumer's claim takes a batch under a lease: first deliveries that already wait (FOR
+UPDATE SKIP LOCKED), then every message on its topics that committed since its last look (by
+snapshot visibility, so late commits are never skipped), leased as their deliveries are
+inserted. It runs its handler outside any transaction, then in ONE transaction marks the
+deliveries it still holds done and writes their output messages.
 A crash lets the lease run out; the next reclaim (on each worker's slow poll) puts the work
 back and it is redone; outputs are written only by the ack, so they exist exactly once.
 
@@ -45,8 +46,15 @@ from brain.sql import queries_beside
 
 log = logging.getLogger("brain.bus")
 Q = queries_beside(__file__, "bus.sql")
-# Publishes in quick succession before a producer treats a topic as a stream (Bus._publish_alone).
-STREAM_AFTER = 4
+# How fast a producer's average gap between publishes follows each new gap (Bus._publish_alone):
+# one slow publish does not end a stream, and a short burst does not start one.
+STREAM_GAP_WEIGHT = 0.1
+# A stream publishes on average more than this many messages per window: below it a message's
+# own notification is worth its cost, and a window's wait is too long for so few messages.
+STREAM_PER_WINDOW = 7
+# Consumers look this long after an announced window has closed, so a silent publish whose
+# commit returns within it needs no wake-up of its own (Bus._publish_alone).
+WINDOW_GRACE_S = 0.003
 # What a lost connection or a restarting server raises; consumers wait and carry on.
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
 
@@ -124,11 +132,23 @@ class _NotifyWindow:
 
     last_sent: float = float("-inf")
     quiet_until: float = float("-inf")
-    # Publishes in a row that came within a tenth of the window of the one before.
-    in_a_row: int = 0
+    # Moving average of the gap between publishes, each gap counted as at most the window
+    # (so it starts at the window, whatever this default).
+    gap: float = 1.0
     # Recent publish round trip: a publish is left silent only when it should commit well
     # inside the window, so that a late wake-up of its own stays rare.
     round_trip: float = 0.0
+
+    def wake_for(self, sent: float, window_ms: int) -> int | None:
+        """How a publish sent now wakes consumers: None, not at all (it is inside the window
+        this producer announced); 0, with a notification of its own; more, with one that
+        announces a window of that many milliseconds (see Bus._publish_alone)."""
+        window_s = window_ms / 1000
+        self.gap = min(self.gap + STREAM_GAP_WEIGHT * (min(sent - self.last_sent, window_s) - self.gap), window_s)
+        self.last_sent = sent
+        if sent + 2 * self.round_trip < self.quiet_until:
+            return None
+        return window_ms if self.gap < window_s / STREAM_PER_WINDOW else 0
 
 
 async def keep_session(conn: asyncpg.Connection) -> None:
@@ -175,35 +195,30 @@ class Bus:
 
         A notification costs the producer a database-wide lock at commit and every listening
         process a wake-up and usually a claim, per message. So a producer publishing a topic
-        as a stream (STREAM_AFTER messages in a row, each within a tenth of the window of the
-        one before; a short catch-up burst is not a stream) announces a window in its
+        as a stream (more than STREAM_PER_WINDOW publishes per window, on average over the
+        last twenty or so; a short catch-up burst is not a stream) announces a window in its
         notification and sends none for what it publishes on that topic until the window
-        closes; consumers then take the stream in batches. Consumers that received the
-        announcement claim once more after the window has passed since they received it.
-        That claim sees every message the producer left silent: the window starts when the
+        closes; consumers then take the stream in batches: a consumer that receives the
+        announcement claims once the window has passed since it received it, and that
+        claim sees every message the producer left silent: the window starts when the
         announcing publish was sent (before its commit, so before any consumer received it),
-        and a silent publish whose commit returns after the window closed notifies late.
+        and a silent publish whose commit returns later than WINDOW_GRACE_S after the window
+        closed notifies late.
         Slower traffic gets a notification per message, so its latency is unchanged.
         """
-        window_ms = self.settings.bus_notify_window_ms
-        w = self._windows.setdefault(topic, _NotifyWindow())
+        w = self._windows.get(topic)
+        if w is None:
+            w = self._windows[topic] = _NotifyWindow()
         sent = time.monotonic()
-        w.in_a_row = w.in_a_row + 1 if sent - w.last_sent < window_ms / 10_000 else 0
-        if sent + 2 * w.round_trip < w.quiet_until:
-            wake = None
-        elif w.in_a_row >= STREAM_AFTER:
-            wake = window_ms
-        else:
-            wake = 0
-        w.last_sent = sent
+        wake = w.wake_for(sent, self.settings.bus_notify_window_ms)
         if wake is None:
             row = await self._fetch_alone(Q["publish_quiet"], args)
         else:
             row = await self._fetch_alone(Q["publish"], (*args, wake))
         w.round_trip += 0.2 * (time.monotonic() - sent - w.round_trip)
         if wake and row["heard"]:
-            w.quiet_until = sent + window_ms / 1000
-        elif wake is None and time.monotonic() >= w.quiet_until:
+            w.quiet_until = sent + wake / 1000
+        elif wake is None and time.monotonic() >= w.quiet_until + WINDOW_GRACE_S:
             try:
                 await self._fetch_alone(Q["notify"], (topic,))
             except DB_ERRORS as exc:  # committed: never fail the publish; the slow poll finds it
@@ -301,17 +316,27 @@ class Bus:
 
     def _wake_topic(self, topic: str, window_s: float) -> None:
         now = time.monotonic()
+        loop = asyncio.get_running_loop()
         for c in self._consumers.values():
-            if topic in c.topics:
+            if topic not in c.topics:
+                continue
+            if window_s <= 0:
                 c.wake.set()
-                c.linger_until = max(c.linger_until, now + window_s)
+                continue
+            # A stream announced a window: what it publishes until the window closes comes
+            # without a notification, so take it all in one claim when the window (and its
+            # grace) has passed, rather than one claim now for this message and another
+            # then. (The extra millisecond covers the loop clock, which uvloop keeps in
+            # whole milliseconds.)
+            c.linger_until = max(c.linger_until, now + window_s + WINDOW_GRACE_S)
+            loop.call_later(window_s + WINDOW_GRACE_S + 0.001, c.wake.set)
 
     def _rewake(self) -> None:
         """After a (re)connect: notifications sent meanwhile are lost, including window
         announcements, so look now and keep looking as long as any window can last."""
         now = time.monotonic()
         for c in self._consumers.values():
-            c.linger_until = max(c.linger_until, now + BUS_NOTIFY_WINDOW_MAX_MS / 1000)
+            c.linger_until = max(c.linger_until, now + BUS_NOTIFY_WINDOW_MAX_MS / 1000 + WINDOW_GRACE_S)
         self._wake_all()
 
     def _wake_all(self) -> None:
@@ -494,7 +519,7 @@ class Bus:
     async def _handle(self, c: _Consumer, row: asyncpg.Record,
                       owner: uuid.UUID) -> tuple[Delivery, HandlerResult] | None:
         try:
-            payload = messages.validate(row["topic"], json.loads(row["payload"]))
+            payload = messages.validate_json(row["topic"], row["payload"])
         except BrainError as exc:
             await self._fail(c, row, owner, f"invalid payload: {exc}", dead=True)
             return None

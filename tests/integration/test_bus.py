@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -72,6 +74,44 @@ async def test_fan_out_delivers_one_copy_per_subscriber(db, app_pool, brain_home
     finally:
         await bus.stop()
     assert sorted(got["a"]) == list(range(20)) and sorted(got["b"]) == list(range(20))
+
+
+async def test_a_claim_leases_what_it_takes_in_up_to_its_batch_and_what_waits_goes_first(db, app_pool, brain_home):
+    db.sql("INSERT INTO bus_consumers (consumer) VALUES ('solo')")
+    db.sql("INSERT INTO bus_subscriptions (topic, consumer) VALUES ('test.ping', 'solo')")
+    bus = make_bus(db, app_pool, brain_home)
+    owner = uuid.uuid4()
+    writes: list[tuple[int, int]] = []  # deliveries (inserted, updated) by each claim
+
+    async def publish(n: int) -> None:
+        await bus.publish("test.ping", Ping(n=n), from_agent="test")
+
+    async def claim(limit: int) -> list[tuple[int, int]]:
+        # this session's counts not yet reported can show up here too: take the difference
+        counts = """SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'agent_deliveries'"""
+        async with app_pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchrow(counts)
+            rows = await conn.fetch("SELECT payload, attempts FROM bus_claim('solo', $1, $2, 30)", limit, owner)
+            after = await conn.fetchrow(counts)
+            writes.append((after[0] - before[0], after[1] - before[1]))
+        return [(json.loads(r["payload"])["n"], r["attempts"]) for r in rows]
+
+    def states() -> list[tuple[str, int]]:
+        return db.sql("SELECT state, count(*) FROM agent_deliveries GROUP BY 1 ORDER BY 1")
+
+    try:
+        for n in range(5):
+            await publish(n)
+        assert await claim(2) == [(0, 1), (1, 1)]
+        assert states() == [("pending", 3), ("working", 2)], "taken in: two leased at once, the rest wait"
+        await publish(5)
+        assert await claim(2) == [(2, 1), (3, 1)], "what waited went first; the batch was full"
+        assert states() == [("pending", 2), ("working", 4)]
+        assert await claim(5) == [(4, 1), (5, 1)]
+        assert await claim(5) == [] and states() == [("working", 6)]
+        assert writes == [(5, 0), (1, 2), (0, 2), (0, 0)], "a delivery leased as it is taken in is written once"
+    finally:
+        await bus.stop()
 
 
 async def test_failures_retry_with_backoff_then_dead_letter(db, app_pool, brain_home):

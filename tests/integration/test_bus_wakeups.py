@@ -107,6 +107,22 @@ async def test_a_message_published_inside_a_window_is_found_without_its_own_wake
         assert dict(got)[last] - committed < 1.0, name
 
 
+async def test_an_announced_window_is_taken_in_one_look_when_it_closes(db, app_pool, brain_home):
+    async with _both_kinds_of_consumer(db, app_pool, brain_home) as (_producer, handled, _notified):
+        await asyncio.sleep(0.1)  # past the look-again that follows the listener's connect
+        # A window announced by hand, as a streaming producer does; its messages wake nobody.
+        announced = time.monotonic()
+        db.sql(f"SELECT pg_notify('{CHANNEL}', 'test.ping {WINDOW_MS}')")
+        for n in range(3):
+            db.sql(f"""INSERT INTO agent_messages (topic, from_agent, payload)
+                       VALUES ('test.ping', 'test', '{{"n": {n}}}')""")
+        await wait_until(lambda: _all_done(db, 6), timeout=DEADLINE_S)
+    for name, got in handled.items():
+        assert sorted(n for n, _ in got) == [0, 1, 2], name
+        assert min(t for _, t in got) - announced >= WINDOW_MS / 1000, \
+            f"{name} looked before the window closed, when more of the stream was still to come"
+
+
 def test_a_notification_asks_for_at_most_the_longest_window():
     heard: list[tuple[str, float]] = []
     listener = Listener("postgresql://localhost/unused", lambda t, w: heard.append((t, w)), lambda: None)
