@@ -48,7 +48,7 @@ log = logging.getLogger("brain.bus")
 Q = queries_beside(__file__, "bus.sql")
 # How fast a producer's average gap between publishes follows each new gap (Bus._publish_alone):
 # one slow publish does not end a stream, and a short burst does not start one.
-STREAM_GAP_WEIGHT = 0.1
+STREAM_GAP_WEIGHT = 0.05
 # A stream publishes on average more than this many messages per window: below it a message's
 # own notification is worth its cost, and a window's wait is too long for so few messages.
 STREAM_PER_WINDOW = 7
@@ -121,8 +121,8 @@ class _Consumer:
     concurrency: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # When the last window a producer announced closes (time.monotonic, not the event
-    # loop's clock, which uvloop keeps in whole milliseconds). Until a claim has begun
-    # after it, the consumer looks again even without a notification (see Bus._publish_alone).
+    # loop's clock, which uvloop keeps in whole milliseconds); the consumer is woken to look
+    # again then (Bus._look_at). A claim that began before it is part of a stream.
     linger_until: float = float("-inf")
 
 
@@ -196,7 +196,7 @@ class Bus:
         A notification costs the producer a database-wide lock at commit and every listening
         process a wake-up and usually a claim, per message. So a producer publishing a topic
         as a stream (more than STREAM_PER_WINDOW publishes per window, on average over the
-        last twenty or so; a short catch-up burst is not a stream) announces a window in its
+        last fifty or so; a short catch-up burst is not a stream) announces a window in its
         notification and sends none for what it publishes on that topic until the window
         closes; consumers then take the stream in batches: a consumer that receives the
         announcement claims once the window has passed since it received it, and that
@@ -316,28 +316,40 @@ class Bus:
 
     def _wake_topic(self, topic: str, window_s: float) -> None:
         now = time.monotonic()
-        loop = asyncio.get_running_loop()
         for c in self._consumers.values():
             if topic not in c.topics:
                 continue
             if window_s <= 0:
                 c.wake.set()
-                continue
-            # A stream announced a window: what it publishes until the window closes comes
-            # without a notification, so take it all in one claim when the window (and its
-            # grace) has passed, rather than one claim now for this message and another
-            # then. (The extra millisecond covers the loop clock, which uvloop keeps in
-            # whole milliseconds.)
-            c.linger_until = max(c.linger_until, now + window_s + WINDOW_GRACE_S)
-            loop.call_later(window_s + WINDOW_GRACE_S + 0.001, c.wake.set)
+            else:
+                # A stream announced a window: what it publishes until the window closes
+                # comes without a notification, so take it all in one claim when the window
+                # (and its grace) has passed, rather than one now and another then.
+                self._look_at(c, now + window_s + WINDOW_GRACE_S)
 
     def _rewake(self) -> None:
         """After a (re)connect: notifications sent meanwhile are lost, including window
-        announcements, so look now and keep looking as long as any window can last."""
+        announcements, so look now and once more when any window announced before is over."""
         now = time.monotonic()
         for c in self._consumers.values():
-            c.linger_until = max(c.linger_until, now + BUS_NOTIFY_WINDOW_MAX_MS / 1000 + WINDOW_GRACE_S)
+            self._look_at(c, now + BUS_NOTIFY_WINDOW_MAX_MS / 1000 + WINDOW_GRACE_S)
         self._wake_all()
+
+    @staticmethod
+    def _look_at(c: _Consumer, when: float) -> None:
+        """Wake c once time.monotonic() has reached `when`: a claim begun then sees every
+        message a window announced before has left silent (see Bus._publish_alone)."""
+        c.linger_until = max(c.linger_until, when)
+        loop = asyncio.get_running_loop()
+
+        def due() -> None:
+            left = when - time.monotonic()
+            if left > 0:  # the loop's clock is in whole milliseconds: a timer can fire early
+                loop.call_later(left + 0.001, due)
+            else:
+                c.wake.set()
+
+        loop.call_later(when - time.monotonic(), due)
 
     def _wake_all(self) -> None:
         for c in self._consumers.values():
@@ -384,15 +396,11 @@ class Bus:
                         # claim and ack each cover several messages.
                         await asyncio.sleep(pause)
                     continue
-                # Nothing announced since the claim began. Wait for a notification; the slow
-                # poll means a lost one only delays work by this much. A claim that began
-                # inside a producer's announced window is followed by one after it closes:
-                # what the producer published meanwhile came without a notification.
-                wait_s = (c.linger_until - time.monotonic()) if in_window else self.settings.bus_poll_interval_s
-                if wait_s <= 0:
-                    continue
+                # Nothing announced since the claim began. Wait for a notification, or for an
+                # announced window to close (Bus._look_at); the slow poll means a lost one
+                # only delays work by this much.
                 try:
-                    async with asyncio.timeout(wait_s):  # not wait_for: see bus_listener
+                    async with asyncio.timeout(self.settings.bus_poll_interval_s):  # not wait_for: see bus_listener
                         await c.wake.wait()
                 except TimeoutError:
                     pass
@@ -415,20 +423,14 @@ class Bus:
         backoff = 0.05
         reclaim_due = 0.0
         maybe_more = True
-        began = float("-inf")  # when the last claim began
         try:
             while not self._stopping.is_set():
                 free = c.concurrency - len(running)
-                # the last claim began inside a producer's announced window (see _publish_alone)
-                in_window = c.linger_until > began
-                if free > 0 and in_window and time.monotonic() >= c.linger_until:
-                    maybe_more = True  # the window has closed since: look once more
                 if free > 0 and (maybe_more or c.wake.is_set()):
                     c.wake.clear()
                     try:
                         assert self._consumer_pool is not None
                         reclaim_due = await self._reclaim_if_due(c, reclaim_due)
-                        began = time.monotonic()
                         rows = await self._consumer_pool.fetch(Q["claim"], c.name, free, owner, c.lease_s)
                         backoff = 0.05
                     except DB_ERRORS as exc:
@@ -440,14 +442,12 @@ class Bus:
                         task.add_done_callback(running.discard)
                     maybe_more = len(rows) == free
                     continue
-                # Wait for a notification (when a slot is free), a finished message, or the slow
-                # poll, after which we look anyway: a lost notification only delays. With a
-                # slot free and a window open, until the window closes.
+                # Wait for a notification or a window's close (when a slot is free), a finished
+                # message, or the slow poll, after which we look anyway: a lost notification
+                # only delays.
                 waker = asyncio.ensure_future(c.wake.wait()) if free > 0 else None
-                wait_s = self.settings.bus_poll_interval_s
-                if free > 0 and in_window:
-                    wait_s = min(wait_s, c.linger_until - time.monotonic())
-                done, _ = await asyncio.wait({*running, *([waker] if waker else [])}, timeout=wait_s,
+                done, _ = await asyncio.wait({*running, *([waker] if waker else [])},
+                                             timeout=self.settings.bus_poll_interval_s,
                                              return_when=asyncio.FIRST_COMPLETED)
                 if waker is not None:
                     waker.cancel()
