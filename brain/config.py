@@ -62,9 +62,9 @@ class Settings(BaseSettings):
     bus_claim_batch: int = Field(default=200, ge=1, le=5000)
     bus_ack_window_ms: float = Field(default=3.0, ge=0, le=1000)
     bus_claim_pause_ms: float = Field(default=1.0, ge=0, le=1000)
-    # A producer publishing a stream (messages closer than a tenth of this) wakes consumers
-    # once per window, not once per message (0: a notification for every message). See
-    # Bus._publish_alone.
+    # A producer publishing a stream (on average more than seven messages per window) wakes
+    # consumers once per window, not once per message (0: a notification for every message).
+    # See Bus._publish_alone.
     bus_notify_window_ms: int = Field(default=10, ge=0, le=BUS_NOTIFY_WINDOW_MAX_MS)
 
     # --- liveness --------------------------------------------------------------------

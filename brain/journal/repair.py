@@ -12,8 +12,8 @@ from pathlib import Path
 
 from brain.journal.entry import write_via_temp
 
-# The kernel writes dirty file data back within about half a minute: entries older than this,
-# counted back from the newest, reached the disk before any crash that ended the last run.
+# The kernel writes dirty file data back within about half a minute, so entries more than ten
+# minutes older than the newest reached the disk before any crash that ended the last run.
 RECENT = """SELECT file_path, body_md FROM agent_journal
              WHERE file_path IS NOT NULL
                AND created_at > (SELECT max(created_at) FROM agent_journal) - interval '10 minutes'"""

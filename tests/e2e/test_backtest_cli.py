@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,14 +14,19 @@ from tests.conftest import REPO
 from tests.integration.cycle_support import context_dir
 
 
-@pytest.mark.slow
-def test_backtest_reports_figures_that_re_derive(db, tmp_path):
+def backtest(db, tmp_path, context: Path, *args: str, timeout: float = 300, text: bool = True):
+    """`brain backtest ARGS` as its own process, with the doctrine (or none) in context."""
     env = db.env(tmp_path / "home")
     (tmp_path / "home").mkdir()
-    env.update(BRAIN_CONTEXT_DIR=str(context_dir(tmp_path)), BRAIN_SKILLS_DIR=str(REPO / "skills"))
-    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "backtest", "--symbols", "AAPL,MSFT",
-                          "--start", "2012-09-01", "--split", "2012-12-01", "--json"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=300)
+    env.update(BRAIN_CONTEXT_DIR=str(context), BRAIN_SKILLS_DIR=str(REPO / "skills"))
+    return subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "backtest", *args], cwd=REPO, env=env,
+                          capture_output=True, text=text, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_backtest_reports_figures_that_re_derive(db, tmp_path):
+    out = backtest(db, tmp_path, context_dir(tmp_path), "--symbols", "AAPL,MSFT", "--start", "2012-09-01",
+                   "--split", "2012-12-01", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     r = json.loads(out.stdout)
     o = r["overall"]
@@ -40,14 +46,10 @@ def test_backtest_reports_figures_that_re_derive(db, tmp_path):
 
 
 def test_a_backtest_without_the_doctrine_is_a_one_line_error(db, tmp_path):
-    env = db.env(tmp_path / "home")
-    (tmp_path / "home").mkdir()
     (tmp_path / "empty").mkdir()
-    env.update(BRAIN_CONTEXT_DIR=str(tmp_path / "empty"), BRAIN_SKILLS_DIR=str(REPO / "skills"))
     before = db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'brain_backtest%'")
-    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "backtest", "--symbols", "AAPL",
-                          "--start", "2012-09-01", "--json"], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = backtest(db, tmp_path, tmp_path / "empty", "--symbols", "AAPL", "--start", "2012-09-01", "--json",
+                   timeout=120)
     assert out.returncode == 1 and out.stdout == "", out.stdout
     assert out.stderr.count("\n") == 1 and "brain: doctrine not found:" in out.stderr, out.stderr
     assert db.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'brain_backtest%'") == before, \
@@ -58,12 +60,9 @@ def test_a_backtest_without_the_doctrine_is_a_one_line_error(db, tmp_path):
 def test_progress_into_a_log_is_a_line_per_report(db, tmp_path):
     # stderr is a pipe here, as under docker compose logs: no carriage returns running the
     # reports together, each report a line of its own.
-    env = db.env(tmp_path / "home")
-    (tmp_path / "home").mkdir()
-    env.update(BRAIN_CONTEXT_DIR=str(context_dir(tmp_path)), BRAIN_SKILLS_DIR=str(REPO / "skills"))
-    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "backtest", "--symbols", "AAPL,MSFT,IBM",
-                          "--start", "2011-01-01"], cwd=REPO, env=env, capture_output=True, timeout=300)
     # bytes, not text: text mode would turn the carriage returns into newlines
+    out = backtest(db, tmp_path, context_dir(tmp_path), "--symbols", "AAPL,MSFT,IBM", "--start", "2011-01-01",
+                   text=False)
     stderr = out.stderr.decode()
     assert out.returncode == 0, stderr[-2000:]
     assert "\r" not in stderr
