@@ -5,7 +5,10 @@
   claims, handles and acks each message with one output message; the rate is messages
   over the time from the first publish to the last ack;
 - latency: publish-to-handler at a fixed 500 msg/s;
-- batched: 100 messages per publishing transaction.
+- batched: 100 messages per publishing transaction;
+- producer alone: the same producer with no consumer running (its topic has a subscriber,
+  so it publishes as it would in production): how much of the ceiling the publishing side
+  reaches by itself, and so how much of the gap the consumer beside it accounts for.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -29,6 +33,11 @@ class BenchPing(Payload):
     n: int
     sent_at: float
     body: str
+
+
+# The producer-alone run publishes on a topic of its own, so that the end-to-end consumer
+# never takes in what it left behind.
+topic("bench.solo")(BenchPing)
 
 
 @topic("bench.pong")
@@ -92,6 +101,43 @@ async def _wait_acked(pool: asyncpg.Pool, timeout: float = 120.0) -> None:
         await asyncio.sleep(0.002)
 
 
+@asynccontextmanager
+async def _producer(url: str, topic_name: str, count: int, rate: float) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The producer process, started and warmed up (one message published), waiting for go;
+    stopped on the way out whatever happened."""
+    producer = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "brain.bench.bus_producer", url, topic_name, str(count), str(rate),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        if (await producer.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the benchmark producer did not start")
+        yield producer
+    finally:
+        if producer.returncode is None:
+            producer.kill()
+        await producer.wait()
+
+
+async def _go(producer: asyncio.subprocess.Process) -> dict:
+    """Let the producer publish; returns its report once it has published everything."""
+    producer.stdin.write(b"go\n")
+    await producer.stdin.drain()
+    return json.loads(await producer.stdout.readline())
+
+
+async def _producer_alone(url: str, count: int) -> float:
+    """Messages/s of the producer publishing with no consumer running."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("""INSERT INTO bus_subscriptions (topic, consumer) VALUES ('bench.solo', 'bench_solo')
+                              ON CONFLICT DO NOTHING""")
+    finally:
+        await conn.close()
+    async with _producer(url, "bench.solo", count, 0) as producer:
+        report = await _go(producer)
+    return count / (report["end"] - report["start"])
+
+
 async def _through_the_bus(url: str, settings: Settings, count: int, rate: float) -> tuple[float, _Sink]:
     """Run the consumer here and a producer process; return messages/s from the first
     publish to the last ack, and the sink with its latencies."""
@@ -100,24 +146,15 @@ async def _through_the_bus(url: str, settings: Settings, count: int, rate: float
     sink = _Sink(count)
     bus.consumer("bench", ["bench.ping"], sink.handle)
     await bus.start()
-    producer = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "brain.bench.bus_producer", url, str(count), str(rate),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     try:
-        await asyncio.wait_for(bus.listener.connected.wait(), 10)
-        if (await producer.stdout.readline()).strip() != b"ready":
-            raise RuntimeError("the benchmark producer did not start")
-        await _wait_acked(pool)  # the warm-up message
-        producer.stdin.write(b"go\n")
-        await producer.stdin.drain()
-        report = json.loads(await producer.stdout.readline())
-        await asyncio.wait_for(sink.all_handled.wait(), 120)
-        await _wait_acked(pool)
-        return count / (time.monotonic() - report["start"]), sink
+        async with _producer(url, "bench.ping", count, rate) as producer:
+            await asyncio.wait_for(bus.listener.connected.wait(), 10)
+            await _wait_acked(pool)  # the warm-up message
+            report = await _go(producer)
+            await asyncio.wait_for(sink.all_handled.wait(), 120)
+            await _wait_acked(pool)
+            return count / (time.monotonic() - report["start"]), sink
     finally:
-        if producer.returncode is None:
-            producer.kill()
-        await producer.wait()
         await bus.stop()
         await pool.close()
 
@@ -145,13 +182,15 @@ async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, ro
     quick = settings.model_copy(update={"bus_poll_interval_s": 1.0})
     # Commit speed on a shared disk drifts by tens of percent within a minute, so the
     # ceiling and the bus are measured in alternating rounds and compared by their medians.
-    ceilings, e2es = [], []
+    ceilings, e2es, alones = [], [], []
     for r in range(1, rounds + 1):
         progress(f"round {r}/{rounds}: raw ceiling, {n} single-row commits")
         ceilings.append(await _ceiling(admin, n))
         progress(f"round {r}/{rounds}: end to end, {n} messages (publish, wake, claim, handle, ack + one output)")
         e2es.append((await _through_the_bus(url, quick, n, rate=0))[0])
-    ceiling, e2e = statistics.median(ceilings), statistics.median(e2es)
+        progress(f"round {r}/{rounds}: producer alone, {n} messages (no consumer running)")
+        alones.append(await _producer_alone(url, n))
+    ceiling, e2e, alone = statistics.median(ceilings), statistics.median(e2es), statistics.median(alones)
     progress("latency: publish-to-handler at 500 msg/s for 4 s")
     _, sink = await _through_the_bus(url, quick, 2000, rate=500)
     warm = sink.latencies_ms[200:]  # the first tenth warms caches and connections
@@ -166,8 +205,11 @@ async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, ro
         "p99_ms": round(p99, 3),
         "batched_per_s": round(batched, 1),
         "batched_vs_ceiling": round(batched / ceiling, 2),
+        "producer_alone_per_s": round(alone, 1),
+        "producer_alone_ratio": round(alone / ceiling, 3),
         "messages": n,
         "rounds": rounds,
         "ceiling_rounds": [round(c, 1) for c in ceilings],
         "msgs_per_s_rounds": [round(e, 1) for e in e2es],
+        "producer_alone_rounds": [round(a, 1) for a in alones],
     }

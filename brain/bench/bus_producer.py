@@ -1,7 +1,7 @@
 """The benchmark's producer, run as its own process (as a feed or ingress client would be).
 
-usage: python -m brain.bench.bus_producer URL COUNT RATE
-Prints "ready", waits for a line on stdin, publishes COUNT bench.ping messages one per
+usage: python -m brain.bench.bus_producer URL TOPIC COUNT RATE
+Prints "ready", waits for a line on stdin, publishes COUNT messages on TOPIC one per
 commit (RATE per second, or as fast as it can when RATE is 0), then prints one JSON line
 with its start and end on the system-wide monotonic clock.
 """
@@ -20,11 +20,11 @@ from brain.bus import Bus
 from brain.config import load_settings
 
 
-async def produce(url: str, count: int, rate: float) -> dict:
+async def produce(url: str, topic: str, count: int, rate: float) -> dict:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
     bus = Bus(pool, settings=load_settings(), listen_url=url)
     try:
-        await bus.publish("bench.ping", BenchPing(n=-1, sent_at=time.monotonic(), body=BODY), from_agent="warmup")
+        await bus.publish(topic, BenchPing(n=-1, sent_at=time.monotonic(), body=BODY), from_agent="warmup")
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         start = time.monotonic()
@@ -33,7 +33,7 @@ async def produce(url: str, count: int, rate: float) -> dict:
                 delay = start + i / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await bus.publish("bench.ping", BenchPing(n=i, sent_at=time.monotonic(), body=BODY),
+            await bus.publish(topic, BenchPing(n=i, sent_at=time.monotonic(), body=BODY),
                               from_agent="bench")
         return {"start": start, "end": time.monotonic(), "published": count}
     finally:
@@ -42,5 +42,5 @@ async def produce(url: str, count: int, rate: float) -> dict:
 
 
 if __name__ == "__main__":
-    url, count, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    print(json.dumps(aio.run(produce(url, count, rate))), flush=True)
+    url, topic, count, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    print(json.dumps(aio.run(produce(url, topic, count, rate))), flush=True)

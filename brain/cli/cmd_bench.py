@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(figures)
     else:
+        width = max(map(len, figures))
         for key, value in figures.items():
-            print(f"{key:>20}: {value}")
+            print(f"{key:>{width}}: {value}")
     return 0

@@ -22,11 +22,14 @@ def test_bench_bus_prints_every_figure_and_leaves_no_database_behind(db, brain_h
     figures = json.loads(out.stdout)
     assert figures["messages"] == 200 and figures["rounds"] == 3
     assert len(figures["msgs_per_s_rounds"]) == len(figures["ceiling_rounds"]) == 3
-    for key in ("msgs_per_s", "ceiling_per_s", "batched_per_s", "p50_ms", "p99_ms"):
+    assert len(figures["producer_alone_rounds"]) == 3
+    for key in ("msgs_per_s", "ceiling_per_s", "batched_per_s", "p50_ms", "p99_ms", "producer_alone_per_s"):
         assert figures[key] > 0, key
     assert figures["ratio"] == round(figures["msgs_per_s"] / figures["ceiling_per_s"], 3)
+    assert figures["producer_alone_ratio"] == round(figures["producer_alone_per_s"] / figures["ceiling_per_s"], 3)
     assert figures["p50_ms"] <= figures["p99_ms"]
     assert "round 3/3: end to end" in out.stderr, "progress is shown while it runs"
+    assert "round 3/3: producer alone" in out.stderr
     assert db.sql(databases) == before, "the scratch database was dropped"
 
 
