@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from brain.bus import Bus, Outgoing
+from brain.bus import Q, Bus, Outgoing
 from brain.config import Settings
 from brain.db.urls import psycopg_conninfo, with_user
 from brain.messages import Payload, topic
@@ -129,8 +129,7 @@ async def _producer_alone(url: str, count: int) -> float:
     """Messages/s of the producer publishing with no consumer running."""
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("""INSERT INTO bus_subscriptions (topic, consumer) VALUES ('bench.solo', 'bench_solo')
-                              ON CONFLICT DO NOTHING""")
+        await conn.execute(Q["subscribe"], ["bench.solo"], "bench_solo")
     finally:
         await conn.close()
     async with _producer(url, "bench.solo", count, 0) as producer:
