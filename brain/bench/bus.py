@@ -8,7 +8,10 @@
 - batched: 100 messages per publishing transaction;
 - producer alone: the same producer with no consumer running (its topic has a subscriber,
   so it publishes as it would in production): how much of the ceiling the publishing side
-  reaches by itself, and so how much of the gap the consumer beside it accounts for.
+  reaches by itself, and so how much of the gap the consumer beside it accounts for;
+- client CPU: microseconds of CPU per commit or message in each client process (the
+  ceiling's client, the producer, the consumer). Where commits flush fast, CPU rather than
+  the flush bounds every one of these rates, and client CPU is the part the bus adds.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -53,7 +57,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def _ceiling(url: str, n: int) -> float:
+@dataclass
+class _Rate:
+    per_s: float
+    cpu_us: float  # the client process's CPU per commit or message
+
+
+async def _ceiling(url: str, n: int) -> _Rate:
     conn = await asyncpg.connect(url)
     try:
         # A logged table with a primary key: an unlogged or temp table would skip the WAL
@@ -63,10 +73,10 @@ async def _ceiling(url: str, n: int) -> float:
         stmt = await conn.prepare("INSERT INTO bench_ceiling (payload) VALUES ($1::jsonb)")
         for _ in range(50):  # warm up
             await stmt.fetch(payload)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             await stmt.fetch(payload)
-        return n / (time.perf_counter() - start)
+        return _Rate(n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6)
     finally:
         await conn.close()
 
@@ -125,8 +135,8 @@ async def _go(producer: asyncio.subprocess.Process) -> dict:
     return json.loads(await producer.stdout.readline())
 
 
-async def _producer_alone(url: str, count: int) -> float:
-    """Messages/s of the producer publishing with no consumer running."""
+async def _producer_alone(url: str, count: int) -> _Rate:
+    """The producer publishing with no consumer running."""
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(Q["subscribe"], ["bench.solo"], "bench_solo")
@@ -134,12 +144,19 @@ async def _producer_alone(url: str, count: int) -> float:
         await conn.close()
     async with _producer(url, "bench.solo", count, 0) as producer:
         report = await _go(producer)
-    return count / (report["end"] - report["start"])
+    return _Rate(count / (report["end"] - report["start"]), report["cpu_s"] / count * 1e6)
 
 
-async def _through_the_bus(url: str, settings: Settings, count: int, rate: float) -> tuple[float, _Sink]:
-    """Run the consumer here and a producer process; return messages/s from the first
-    publish to the last ack, and the sink with its latencies."""
+@dataclass
+class _EndToEnd:
+    per_s: float  # from the first publish to the last ack
+    sink: _Sink
+    producer_cpu_us: float  # per message
+    consumer_cpu_us: float  # per message: this process, which runs the consumer and nothing else
+
+
+async def _through_the_bus(url: str, settings: Settings, count: int, rate: float) -> _EndToEnd:
+    """Run the consumer here and a producer process."""
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     bus = Bus(pool, settings=settings, listen_url=url)
     sink = _Sink(count)
@@ -149,10 +166,12 @@ async def _through_the_bus(url: str, settings: Settings, count: int, rate: float
         async with _producer(url, "bench.ping", count, rate) as producer:
             await asyncio.wait_for(bus.listener.connected.wait(), 10)
             await _wait_acked(pool)  # the warm-up message
+            cpu = time.process_time()
             report = await _go(producer)
             await asyncio.wait_for(sink.all_handled.wait(), 120)
             await _wait_acked(pool)
-            return count / (time.monotonic() - report["start"]), sink
+            return _EndToEnd(count / (time.monotonic() - report["start"]), sink,
+                             report["cpu_s"] / count * 1e6, (time.process_time() - cpu) / count * 1e6)
     finally:
         await bus.stop()
         await pool.close()
@@ -186,13 +205,15 @@ async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, ro
         progress(f"round {r}/{rounds}: raw ceiling, {n} single-row commits")
         ceilings.append(await _ceiling(admin, n))
         progress(f"round {r}/{rounds}: end to end, {n} messages (publish, wake, claim, handle, ack + one output)")
-        e2es.append((await _through_the_bus(url, quick, n, rate=0))[0])
+        e2es.append(await _through_the_bus(url, quick, n, rate=0))
         progress(f"round {r}/{rounds}: producer alone, {n} messages (no consumer running)")
         alones.append(await _producer_alone(url, n))
-    ceiling, e2e, alone = statistics.median(ceilings), statistics.median(e2es), statistics.median(alones)
+    ceiling = statistics.median(c.per_s for c in ceilings)
+    e2e = statistics.median(e.per_s for e in e2es)
+    alone = statistics.median(a.per_s for a in alones)
     progress("latency: publish-to-handler at 500 msg/s for 4 s")
-    _, sink = await _through_the_bus(url, quick, 2000, rate=500)
-    warm = sink.latencies_ms[200:]  # the first tenth warms caches and connections
+    paced = await _through_the_bus(url, quick, 2000, rate=500)
+    warm = paced.sink.latencies_ms[200:]  # the first tenth warms caches and connections
     p50, p99 = statistics.median(warm), _percentile(warm, 0.99)
     progress("batched publish: 100 messages per transaction")
     batched = await _batched(url, quick, batches=max(20, n // 100), size=100)
@@ -206,9 +227,14 @@ async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, ro
         "batched_vs_ceiling": round(batched / ceiling, 2),
         "producer_alone_per_s": round(alone, 1),
         "producer_alone_ratio": round(alone / ceiling, 3),
+        # Medians over the rounds, in CPU microseconds per commit or message.
+        "ceiling_client_cpu_us": round(statistics.median(c.cpu_us for c in ceilings), 1),
+        "producer_cpu_us": round(statistics.median(e.producer_cpu_us for e in e2es), 1),
+        "consumer_cpu_us": round(statistics.median(e.consumer_cpu_us for e in e2es), 1),
+        "producer_alone_cpu_us": round(statistics.median(a.cpu_us for a in alones), 1),
         "messages": n,
         "rounds": rounds,
-        "ceiling_rounds": [round(c, 1) for c in ceilings],
-        "msgs_per_s_rounds": [round(e, 1) for e in e2es],
-        "producer_alone_rounds": [round(a, 1) for a in alones],
+        "ceiling_rounds": [round(c.per_s, 1) for c in ceilings],
+        "msgs_per_s_rounds": [round(e.per_s, 1) for e in e2es],
+        "producer_alone_rounds": [round(a.per_s, 1) for a in alones],
     }

@@ -3,7 +3,8 @@
 usage: python -m brain.bench.bus_producer URL TOPIC COUNT RATE
 Prints "ready", waits for a line on stdin, publishes COUNT messages on TOPIC one per
 commit (RATE per second, or as fast as it can when RATE is 0), then prints one JSON line
-with its start and end on the system-wide monotonic clock.
+with its start and end on the system-wide monotonic clock, and the CPU seconds it spent
+publishing.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ async def produce(url: str, topic: str, count: int, rate: float) -> dict:
         await bus.publish(topic, BenchPing(n=-1, sent_at=time.monotonic(), body=BODY), from_agent="warmup")
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         for i in range(count):
             if rate:
                 delay = start + i / rate - time.monotonic()
@@ -35,7 +36,8 @@ async def produce(url: str, topic: str, count: int, rate: float) -> dict:
                     await asyncio.sleep(delay)
             await bus.publish(topic, BenchPing(n=i, sent_at=time.monotonic(), body=BODY),
                               from_agent="bench")
-        return {"start": start, "end": time.monotonic(), "published": count}
+        return {"start": start, "end": time.monotonic(), "cpu_s": time.process_time() - cpu,
+                "published": count}
     finally:
         await bus.stop()
         await pool.close()

@@ -23,7 +23,8 @@ def test_bench_bus_prints_every_figure_and_leaves_no_database_behind(db, brain_h
     assert figures["messages"] == 200 and figures["rounds"] == 3
     assert len(figures["msgs_per_s_rounds"]) == len(figures["ceiling_rounds"]) == 3
     assert len(figures["producer_alone_rounds"]) == 3
-    for key in ("msgs_per_s", "ceiling_per_s", "batched_per_s", "p50_ms", "p99_ms", "producer_alone_per_s"):
+    for key in ("msgs_per_s", "ceiling_per_s", "batched_per_s", "p50_ms", "p99_ms", "producer_alone_per_s",
+                "ceiling_client_cpu_us", "producer_cpu_us", "consumer_cpu_us", "producer_alone_cpu_us"):
         assert figures[key] > 0, key
     assert figures["ratio"] == round(figures["msgs_per_s"] / figures["ceiling_per_s"], 3)
     assert figures["producer_alone_ratio"] == round(figures["producer_alone_per_s"] / figures["ceiling_per_s"], 3)
