@@ -10,8 +10,11 @@
   so it publishes as it would in production): how much of the ceiling the publishing side
   reaches by itself, and so how much of the gap the consumer beside it accounts for;
 - client CPU: microseconds of CPU per commit or message in each client process (the
-  ceiling's client, the producer, the consumer). Where commits flush fast, CPU rather than
-  the flush bounds every one of these rates, and client CPU is the part the bus adds.
+  ceiling's client, the producer, the consumer);
+- flush share: the ceiling's commits again without waiting for the WAL flush, which tells
+  what share of a durable commit is the flush. Where it is small, CPU and wake-ups rather
+  than the disk bound every rate here, and the work the bus adds to a commit (its client
+  CPU above, a wider row, a consumer beside it) weighs almost in full against the ratio.
 """
 from __future__ import annotations
 
@@ -63,9 +66,11 @@ class _Rate:
     cpu_us: float  # the client process's CPU per commit or message
 
 
-async def _ceiling(url: str, n: int) -> _Rate:
+async def _ceiling(url: str, n: int, flushed: bool = True) -> _Rate:
     conn = await asyncpg.connect(url)
     try:
+        if not flushed:
+            await conn.execute("SET synchronous_commit TO off")
         # A logged table with a primary key: an unlogged or temp table would skip the WAL
         # flush that bounds every durable commit, and overstate the ceiling.
         await conn.execute("CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial PRIMARY KEY, payload jsonb)")
@@ -200,15 +205,18 @@ async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, ro
     quick = settings.model_copy(update={"bus_poll_interval_s": 1.0})
     # Commit speed on a shared disk drifts by tens of percent within a minute, so the
     # ceiling and the bus are measured in alternating rounds and compared by their medians.
-    ceilings, e2es, alones = [], [], []
+    ceilings, unflushed, e2es, alones = [], [], [], []
     for r in range(1, rounds + 1):
         progress(f"round {r}/{rounds}: raw ceiling, {n} single-row commits")
         ceilings.append(await _ceiling(admin, n))
+        progress(f"round {r}/{rounds}: the same commits without waiting for the flush")
+        unflushed.append(await _ceiling(admin, n, flushed=False))
         progress(f"round {r}/{rounds}: end to end, {n} messages (publish, wake, claim, handle, ack + one output)")
         e2es.append(await _through_the_bus(url, quick, n, rate=0))
         progress(f"round {r}/{rounds}: producer alone, {n} messages (no consumer running)")
         alones.append(await _producer_alone(url, n))
     ceiling = statistics.median(c.per_s for c in ceilings)
+    ceiling_unflushed = statistics.median(u.per_s for u in unflushed)
     e2e = statistics.median(e.per_s for e in e2es)
     alone = statistics.median(a.per_s for a in alones)
     progress("latency: publish-to-handler at 500 msg/s for 4 s")
@@ -227,6 +235,8 @@ async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, ro
         "batched_vs_ceiling": round(batched / ceiling, 2),
         "producer_alone_per_s": round(alone, 1),
         "producer_alone_ratio": round(alone / ceiling, 3),
+        "ceiling_unflushed_per_s": round(ceiling_unflushed, 1),
+        "flush_share": round(1 - ceiling / ceiling_unflushed, 3),
         # Medians over the rounds, in CPU microseconds per commit or message.
         "ceiling_client_cpu_us": round(statistics.median(c.cpu_us for c in ceilings), 1),
         "producer_cpu_us": round(statistics.median(e.producer_cpu_us for e in e2es), 1),
