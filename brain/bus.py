@@ -188,9 +188,9 @@ class Bus:
     async def publish(self, topic: str, payload: BaseModel | dict[str, Any], *, from_agent: str,
                       correlation_id: str | None = None, causation_id: int | None = None,
                       to_agent: str | None = None, conn: asyncpg.Connection | None = None) -> int:
-        # Straight to the row, not through an Outgoing: a single publish is a stream
-        # producer's whole per-message cost, and on a disk that flushes fast its client CPU
-        # weighs several times over in the commit rate (`brain bench bus` prints it).
+        # Straight to the row, without an Outgoing: every single publish takes this path, and
+        # where commits flush fast its client CPU weighs several times over in the commit
+        # rate (`brain bench bus` prints both).
         args = _row(topic, payload, from_agent, to_agent, correlation_id, causation_id)
         if conn is not None:
             # Inside the caller's transaction the commit is not ours to time: always wake.
