@@ -12,6 +12,10 @@ inserted. It runs its handler outside any transaction, then in ONE transaction m
 deliveries it still holds done and writes their output messages.
 A crash lets the lease run out; the next reclaim (on each worker's slow poll) puts the work
 back and it is redone; outputs are written only by the ack, so they exist exactly once.
+A handler's outputs are checked against their topics when it returns, and an ack whose own
+writes fail is the message's failure, retried like a handler's error: one bad message never
+sinks the batch it would be acked with, nor stops the bus. Stopping lets an ack in flight
+finish, acks finished work, and hands back claimed work that was not finished.
 
 Claims and acks commit without waiting for the WAL flush (synchronous_commit off). Losing
 one in a server crash loses it whole, claim or ack together with its outputs, and the lease
@@ -57,6 +61,12 @@ STREAM_PER_WINDOW = 7
 WINDOW_GRACE_S = 0.003
 # What a lost connection or a restarting server raises; consumers wait and carry on.
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
+# The database going away, as distinct from a statement that failed: an ack is retried
+# through these, while any other failure of an ack is its message's own (Bus._ack_or_fail).
+UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+               asyncpg.exceptions.OperatorInterventionError)
+# How long a stop waits for an ack in flight, or for a last ack of finished work.
+STOP_GRACE_S = 2.0
 
 
 class Reject(BrainError):
@@ -95,6 +105,8 @@ class Delivery:
 
 
 InTx = Callable[[asyncpg.Connection], Awaitable["list[Outgoing] | None"]]
+# A handled delivery and its output messages, already encoded (so already valid).
+Handled = tuple[Delivery, list[tuple]]
 
 
 @dataclass
@@ -167,6 +179,22 @@ def _encode(out: Outgoing) -> tuple:
     return _row(out.topic, out.payload, out.from_agent, out.to_agent, out.correlation_id, out.causation_id)
 
 
+async def _finish(work: Awaitable[Any]) -> None:
+    """Await work that a stop must not cut off halfway (an ack in flight): when the caller
+    is cancelled meanwhile, the work gets STOP_GRACE_S to complete, then the cancellation
+    goes on."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled() and task.exception() is not None:
+            log.warning("bus: work in flight at stop failed (%s)", one_line(task.exception()))
+        raise
+
+
 class Bus:
     """One per process: publishing, the consumers registered on it, and its LISTEN connection."""
 
@@ -235,9 +263,12 @@ class Bus:
 
     async def publish_many(self, outgoing: Sequence[Outgoing],
                            conn: asyncpg.Connection | None = None) -> list[int]:
-        if not outgoing:
+        return await self._publish_rows([_encode(o) for o in outgoing], conn)
+
+    async def _publish_rows(self, rows: Sequence[tuple], conn: asyncpg.Connection | None = None) -> list[int]:
+        if not rows:
             return []
-        columns = list(zip(*(_encode(o) for o in outgoing)))
+        columns = list(zip(*rows))
         if conn is not None:
             row = await conn.fetchrow(Q["publish_many"], *columns)
         else:
@@ -370,7 +401,7 @@ class Bus:
         loop = asyncio.get_running_loop()
         window = self.settings.bus_ack_window_ms / 1000
         pause = self.settings.bus_claim_pause_ms / 1000
-        unacked: list[tuple[Delivery, list[Outgoing]]] = []
+        unacked: list[Handled] = []
         first_unacked_at = 0.0
         backoff = 0.05
         reclaim_due = 0.0
@@ -393,7 +424,7 @@ class Bus:
                     if unacked and (not streaming or len(unacked) >= c.batch
                                     or loop.time() - first_unacked_at >= window):
                         batch, unacked = unacked, []
-                        await self._ack(c, owner, batch)
+                        await _finish(self._ack_or_fail(c, owner, batch))
                     backoff = 0.05
                 except DB_ERRORS as exc:
                     backoff = await self._back_off(c, exc, backoff)
@@ -412,14 +443,19 @@ class Bus:
                         await c.wake.wait()
                 except TimeoutError:
                     pass
-        except asyncio.CancelledError:
-            if unacked:  # finished work should not be redone just because we are stopping
-                try:
-                    await asyncio.wait_for(self._ack_once(c, owner, unacked, None), timeout=2.0)
-                except Exception:
-                    log.warning("consumer %s: could not ack %d messages at shutdown; they will be redone",
-                                c.name, len(unacked))
-            raise
+        finally:
+            # Cancelled, or stopping because another bus task failed: finished work should
+            # not be redone just because we are stopping.
+            await self._ack_left_over(c, owner, unacked)
+
+    async def _ack_left_over(self, c: _Consumer, owner: uuid.UUID, unacked: list[Handled]) -> None:
+        if not unacked:
+            return
+        try:
+            await asyncio.wait_for(self._ack_once(c, owner, unacked, None), timeout=STOP_GRACE_S)
+        except Exception:
+            log.warning("consumer %s: could not ack %d messages at shutdown; they will be redone",
+                        c.name, len(unacked))
 
     async def _consume_concurrently(self, c: _Consumer) -> None:
         """For slow handlers (model calls): one claimer keeps up to `concurrency` messages in
@@ -461,18 +497,23 @@ class Bus:
                     waker.cancel()
                 if not done:
                     maybe_more = True
-        except asyncio.CancelledError:
+        finally:
+            # Cancelled, or stopping because another bus task failed: what is still running
+            # lets an ack in flight finish and hands its message back otherwise.
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-            raise
 
     async def _handle_and_ack(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID) -> None:
         try:
-            outcome = await self._handle(c, row, owner)
+            try:
+                outcome = await self._handle(c, row, owner)
+            except asyncio.CancelledError:
+                await self._release(c, owner, [row["message_id"]])
+                raise
             if outcome is not None:
-                delivery, result = outcome
-                await self._ack(c, owner, [(delivery, result.outputs)], result.in_tx, result.durable)
+                delivery, result, rows = outcome
+                await _finish(self._ack_or_fail(c, owner, [(delivery, rows)], result.in_tx, result.durable))
         except DB_ERRORS as exc:
             log.warning("consumer %s: could not finish message %s (%s); it is redone after its lease",
                         c.name, row["message_id"], one_line(exc))
@@ -501,57 +542,100 @@ class Bus:
         await asyncio.sleep(delay)
         return min(delay * 2, 2.0)
 
-    async def _claim_and_handle(self, c: _Consumer, owner: uuid.UUID,
-                                unacked: list[tuple[Delivery, list[Outgoing]]]) -> int:
+    async def _claim_and_handle(self, c: _Consumer, owner: uuid.UUID, unacked: list[Handled]) -> int:
         """Claim a batch and run the handler on each; results join `unacked` (or are acked
         at once when they carry writes of their own)."""
         assert self._consumer_pool is not None
         rows = await self._consumer_pool.fetch(Q["claim"], c.name, c.batch, owner, c.lease_s)
-        pending = list(rows)
+        unfinished = list(rows)  # a message leaves it once its handler has returned
         try:
-            while pending:
-                row = pending.pop(0)
+            while unfinished and not self._stopping.is_set():
+                row = unfinished[0]
                 outcome = await self._handle(c, row, owner)
+                unfinished.pop(0)
                 if outcome is None:
                     continue
-                delivery, result = outcome
+                delivery, result, out = outcome
                 if result.in_tx is not None or result.durable:
-                    await self._ack(c, owner, [(delivery, result.outputs)], result.in_tx, result.durable)
+                    await _finish(self._ack_or_fail(c, owner, [(delivery, out)], result.in_tx, result.durable))
                 else:
-                    unacked.append((delivery, result.outputs))
+                    unacked.append((delivery, out))
         finally:
-            if pending:  # cancelled mid-batch: hand back what was never started
-                await self._consumer_pool.execute(Q["release"], [r["message_id"] for r in pending], owner, c.name)
+            # Stopping mid-batch: hand back what was not finished, for the next start to
+            # take at once rather than after the lease.
+            await self._release(c, owner, [r["message_id"] for r in unfinished])
         return len(rows)
 
+    async def _release(self, c: _Consumer, owner: uuid.UUID, message_ids: list[int]) -> None:
+        if not message_ids:
+            return
+        assert self._consumer_pool is not None
+        try:
+            await asyncio.wait_for(self._consumer_pool.execute(Q["release"], message_ids, owner, c.name),
+                                   timeout=STOP_GRACE_S)
+        except DB_ERRORS as exc:
+            log.warning("consumer %s: could not hand back messages %s (%s); they are redone after their lease",
+                        c.name, message_ids, one_line(exc))
+
     async def _handle(self, c: _Consumer, row: asyncpg.Record,
-                      owner: uuid.UUID) -> tuple[Delivery, HandlerResult] | None:
+                      owner: uuid.UUID) -> tuple[Delivery, HandlerResult, list[tuple]] | None:
+        """Run the handler; returns the delivery, its result and its outputs encoded, or None
+        when the message failed (it is then retried or dead-lettered)."""
+        message_id, attempts = row["message_id"], row["attempts"]
         try:
             payload = messages.validate_json(row["topic"], row["payload"])
         except BrainError as exc:
-            await self._fail(c, row, owner, f"invalid payload: {exc}", dead=True)
+            await self._fail(c, message_id, attempts, owner, f"invalid payload: {exc}", dead=True)
             return None
-        delivery = Delivery(c.name, row["message_id"], row["topic"], payload, row["from_agent"],
-                            row["to_agent"], row["correlation_id"], row["causation_id"], row["attempts"],
+        delivery = Delivery(c.name, message_id, row["topic"], payload, row["from_agent"],
+                            row["to_agent"], row["correlation_id"], row["causation_id"], attempts,
                             row["created_at"])
         try:
             result = await c.handler(delivery)
         except asyncio.CancelledError:
             raise
         except Reject as exc:
-            await self._fail(c, row, owner, f"rejected: {exc}", dead=True)
+            await self._fail(c, message_id, attempts, owner, f"rejected: {exc}", dead=True)
             return None
         except Exception as exc:
-            log.exception("consumer %s failed on message %s", c.name, row["message_id"])
-            await self._fail(c, row, owner, f"{type(exc).__name__}: {exc}", dead=False)
+            log.exception("consumer %s failed on message %s", c.name, message_id)
+            await self._fail(c, message_id, attempts, owner, f"{type(exc).__name__}: {exc}", dead=False)
             return None
         if result is None:
             result = HandlerResult()
         elif isinstance(result, list):
             result = HandlerResult(outputs=result)
-        return delivery, result
+        try:
+            # Checked now, while the failure is this message's alone: found at the ack, it
+            # would sink every message acked with it.
+            out = [_encode(o) for o in result.outputs]
+        except Exception as exc:
+            log.error("consumer %s: message %s gave an invalid output: %s", c.name, message_id, one_line(exc))
+            await self._fail(c, message_id, attempts, owner, f"invalid output: {one_line(exc)}", dead=False)
+            return None
+        return delivery, result, out
 
-    async def _ack(self, c: _Consumer, owner: uuid.UUID, done: list[tuple[Delivery, list[Outgoing]]],
+    async def _ack_or_fail(self, c: _Consumer, owner: uuid.UUID, done: list[Handled],
+                           in_tx: InTx | None = None, durable: bool = False) -> None:
+        """Ack; when the ack itself fails other than by the database going away (writes of
+        the handler's own that raise, an output the database refuses), ack the messages one
+        by one and retry the one that fails like a failed handler: one bad message never
+        holds up the rest, nor stops the bus."""
+        try:
+            await self._ack(c, owner, done, in_tx, durable)
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            if len(done) > 1:
+                for one in done:
+                    await self._ack_or_fail(c, owner, [one], in_tx, durable)
+                return
+            [(d, _)] = done
+            log.error("consumer %s: the ack of message %s failed: %s", c.name, d.message_id, one_line(exc))
+            await self._fail(c, d.message_id, d.attempts, owner, f"ack failed: {type(exc).__name__}: {exc}",
+                             dead=False)
+
+    async def _ack(self, c: _Consumer, owner: uuid.UUID, done: list[Handled],
                    in_tx: InTx | None = None, durable: bool = False) -> None:
         """Ack, retrying through a lost connection while the lease can still be held:
         the work is done, and redoing it after the lease would waste a model call."""
@@ -560,25 +644,23 @@ class Bus:
         while True:
             try:
                 return await self._ack_once(c, owner, done, in_tx, durable)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                    asyncpg.InterfaceError, asyncio.TimeoutError):
+            except UNAVAILABLE:
                 if asyncio.get_running_loop().time() + delay > deadline:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
-    async def _ack_once(self, c: _Consumer, owner: uuid.UUID, done: list[tuple[Delivery, list[Outgoing]]],
+    async def _ack_once(self, c: _Consumer, owner: uuid.UUID, done: list[Handled],
                         in_tx: InTx | None, durable: bool = False) -> None:
         # A message re-claimed by this same worker after its lease ran out would appear twice;
         # its outputs must still be written once.
-        done = list({d.message_id: (d, outs) for d, outs in done}.values())
+        done = list({d.message_id: (d, out) for d, out in done}.values())
         assert self._consumer_pool is not None
         if in_tx is None and not durable:
             sources, rows = [], []
-            for d, outs in done:
-                for o in outs:
-                    sources.append(d.message_id)
-                    rows.append(_encode(o))
+            for d, out in done:
+                sources += [d.message_id] * len(out)
+                rows += out
             row = await self._consumer_pool.fetchrow(Q["ack_and_publish"], [d.message_id for d, _ in done], owner,
                                                      c.name, sources, *([list(col) for col in zip(*rows)]
                                                                         if rows else [[]] * 6))
@@ -589,26 +671,26 @@ class Bus:
                 await conn.execute("SET LOCAL synchronous_commit TO on")
             held = {r["message_id"] for r in await conn.fetch(Q["ack"], [d.message_id for d, _ in done], owner, c.name)}
             self._warn_lost(done, held)
-            outputs = [o for d, outs in done if d.message_id in held for o in outs]
+            rows = [r for d, out in done if d.message_id in held for r in out]
             if in_tx is not None and held:
-                outputs += await in_tx(conn) or []
-            await self.publish_many(outputs, conn=conn)
+                rows += [_encode(o) for o in await in_tx(conn) or []]
+            await self._publish_rows(rows, conn=conn)
 
     @staticmethod
-    def _warn_lost(done: list[tuple[Delivery, list[Outgoing]]], held: set[int]) -> None:
+    def _warn_lost(done: list[Handled], held: set[int]) -> None:
         lost = [d.message_id for d, _ in done if d.message_id not in held]
         if lost:
             log.warning("lease lost before ack for messages %s; their work will be redone", lost)
 
-    async def _fail(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID, error: str, dead: bool) -> None:
-        attempts = row["attempts"]
+    async def _fail(self, c: _Consumer, message_id: int, attempts: int, owner: uuid.UUID, error: str,
+                    dead: bool) -> None:
         delay = min(self.settings.bus_backoff_base_s * 2 ** (attempts - 1), self.settings.bus_backoff_max_s)
         delay *= random.uniform(0.8, 1.2)  # jitter: retries of a burst do not land together
         assert self._consumer_pool is not None
-        state = await self._consumer_pool.fetchval(Q["retry"], row["message_id"], owner, self.settings.bus_max_attempts,
-                                         delay, dead, error[:2000], c.name)
+        state = await self._consumer_pool.fetchval(Q["retry"], message_id, owner, self.settings.bus_max_attempts,
+                                                   delay, dead, error[:2000], c.name)
         if state == "dead":
-            log.error("consumer %s dead-lettered message %s: %s", c.name, row["message_id"], error)
+            log.error("consumer %s dead-lettered message %s: %s", c.name, message_id, error)
 
     # ------------------------------------------------------------------ reading back
     async def replay(self, start: datetime, end: datetime, topics: Sequence[str] | None = None) -> list[dict]:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pytest
 
-from brain.bus import Bus, Reject
+from brain.bus import Bus, HandlerResult, Reject
 from brain.errors import PayloadInvalid
 from tests.integration.bus_support import Ping, Pong, wait_until
 
@@ -241,3 +241,113 @@ async def test_a_lease_that_keeps_running_out_is_redone_then_dead_lettered(db, a
     assert handled.count(0) == 2 and handled.count(1) == 1, "redone once after its lease, then given up on"
     assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong' AND correlation_id = 'c0'") == [(0,)], \
         "the hung attempts' late answers were refused: their leases were gone"
+
+
+async def _states(db) -> dict[int, str]:
+    return dict(db.sql("""SELECT (m.payload->>'n')::int, d.state FROM agent_deliveries d
+                          JOIN agent_messages m ON m.id = d.message_id"""))
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_an_invalid_output_fails_its_own_message_and_the_bus_runs_on(db, app_pool, brain_home, concurrency):
+    """A handler whose answer is not a valid output message: that message is retried, then
+    dead-lettered; the messages claimed and acked with it are done, and the bus keeps going."""
+    async def handler(d):
+        if d.payload.n == 3:
+            return [d.reply("test.pong", {"oops": 1}, from_agent="w")]
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
+
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(i) for i in range(6)])  # one commit: one claim takes them all
+        await wait_until(lambda: _states_are(db, {0: "done", 1: "done", 2: "done", 3: "dead", 4: "done", 5: "done"}))
+        await bus.publish("test.ping", Ping(n=7), from_agent="test")
+        await wait_until(lambda: _done(db, 6))
+        assert bus.failed is None
+    finally:
+        await bus.stop()
+    [(attempts, error)] = db.sql("SELECT attempts, last_error FROM agent_deliveries WHERE state = 'dead'")
+    assert attempts == 2 and error.startswith("invalid output: test.pong: n:")
+    pongs = db.sql("SELECT (payload->>'n')::int FROM agent_messages WHERE topic = 'test.pong' ORDER BY 1")
+    assert [n for (n,) in pongs] == [0, 1, 2, 4, 5, 7]
+
+
+async def _states_are(db, expected: dict[int, str]) -> bool:
+    return await _states(db) == expected
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_writes_of_a_handlers_own_that_fail_retry_that_message_only(db, app_pool, brain_home, concurrency):
+    """A handler's in-transaction writes that the database refuses are its message's
+    failure: retried, then dead-lettered with the error; nothing else stops."""
+    async def handler(d):
+        async def writes(conn):
+            if d.payload.n == 1:
+                await conn.execute("SELECT 1 / 0")
+            return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
+        return HandlerResult(in_tx=writes)
+
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(i) for i in range(3)])
+        await wait_until(lambda: _states_are(db, {0: "done", 1: "dead", 2: "done"}))
+        assert bus.failed is None
+    finally:
+        await bus.stop()
+    [(attempts, error)] = db.sql("SELECT attempts, last_error FROM agent_deliveries WHERE state = 'dead'")
+    assert attempts == 2 and error.startswith("ack failed: DivisionByZeroError")
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong'") == [(2,)]
+
+
+def _slow_acks(db, seconds: float) -> None:
+    db.sql(f"""CREATE FUNCTION slow_done() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN IF NEW.state = 'done' THEN PERFORM pg_sleep({seconds}); END IF; RETURN NEW; END $$;
+               CREATE TRIGGER slow_done BEFORE UPDATE ON agent_deliveries
+               FOR EACH ROW EXECUTE FUNCTION slow_done()""")
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_stopping_lets_an_ack_in_flight_finish(db, app_pool, brain_home, concurrency):
+    handled = asyncio.Event()
+
+    async def handler(d):
+        handled.set()
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
+
+    _slow_acks(db, 0.5)
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("w", ["test.ping"], handler, concurrency=concurrency)
+    await bus.start()
+    try:
+        await bus.publish("test.ping", Ping(n=1), from_agent="test")
+        await asyncio.wait_for(handled.wait(), 10)
+        await asyncio.sleep(0.1)  # the ack is in flight, held up by the trigger
+    finally:
+        await bus.stop()
+    assert await _states(db) == {1: "done"}
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong'") == [(1,)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_stopping_mid_handler_hands_the_message_back(db, app_pool, brain_home, concurrency):
+    """A stop during a long handler (a model call): the message goes back at once, without
+    spending an attempt, instead of waiting out its lease."""
+    started = asyncio.Event()
+
+    async def handler(d):
+        started.set()
+        await asyncio.sleep(60)
+
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("w", ["test.ping"], handler, concurrency=concurrency, lease_s=600)
+    await bus.start()
+    try:
+        await bus.publish("test.ping", Ping(n=1), from_agent="test")
+        await asyncio.wait_for(started.wait(), 10)
+    finally:
+        await bus.stop()
+    assert db.sql("SELECT state, attempts, lease_owner FROM agent_deliveries") == [("pending", 0, None)]
