@@ -351,3 +351,43 @@ async def test_stopping_mid_handler_hands_the_message_back(db, app_pool, brain_h
     finally:
         await bus.stop()
     assert db.sql("SELECT state, attempts, lease_owner FROM agent_deliveries") == [("pending", 0, None)]
+
+
+async def test_a_take_in_never_moves_the_cursor_back(db):
+    """Worker A begins a claim and is held up in its claim of waiting work while worker B
+    takes in a new message. A's take-in must not write back a cursor older than B's: the
+    message would count as not taken in, and a later claim would meet it again and spend
+    its batch on it."""
+    db.sql("""CREATE FUNCTION hold_a() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN IF current_setting('application_name') = 'A' THEN PERFORM pg_sleep(1); END IF;
+              RETURN NEW; END $$;
+              CREATE TRIGGER hold_a BEFORE UPDATE ON agent_deliveries FOR EACH ROW EXECUTE FUNCTION hold_a();
+              INSERT INTO bus_consumers (consumer) VALUES ('c');
+              INSERT INTO bus_subscriptions (topic, consumer) VALUES ('test.ping', 'c')""")
+
+    def publish(n: int) -> int:
+        return db.sql("INSERT INTO agent_messages (topic, from_agent, payload) VALUES ('test.ping', 't', %s) "
+                      "RETURNING id", (json.dumps({"n": n}),), role="app")[0][0]
+
+    def cursor() -> int:
+        return int(db.sql("SELECT pg_snapshot_xmax(seen)::text FROM bus_consumers")[0][0])
+
+    claim = "SELECT message_id FROM bus_claim('c', $1, $2, 30)"
+    m0 = publish(0)
+    db.sql("INSERT INTO agent_deliveries (message_id, consumer) VALUES (%s, 'c')", (m0,))  # waiting work for A
+    a = await asyncpg.connect(db.url("app"), server_settings={"application_name": "A"})
+    b = await asyncpg.connect(db.url("app"))
+    try:
+        claim_a = asyncio.ensure_future(a.fetch(claim, 5, uuid.uuid4()))
+        await asyncio.sleep(0.3)  # A is inside its claim, held up by the trigger
+        m1 = publish(1)
+        assert [r[0] for r in await b.fetch(claim, 5, uuid.uuid4())] == [m1]
+        after_b = cursor()
+        assert [r[0] for r in await claim_a] == [m0]
+        assert cursor() >= after_b, "the cursor moved back"
+        assert db.sql("SELECT untaken FROM bus_backlog WHERE consumer = 'c'") == [(0,)]
+        m2 = publish(2)
+        assert [r[0] for r in await b.fetch(claim, 1, uuid.uuid4())] == [m2], "a batch of one takes the new message"
+    finally:
+        await a.close()
+        await b.close()
