@@ -94,3 +94,61 @@ def test_role_passwords_from_the_environment(db, monkeypatch):
     assert migrate.set_role_passwords(db.admin_url) == ["brain_app", "brain_watchdog", "brain_operator"]
     rows = db.sql("SELECT rolname, rolpassword IS NOT NULL FROM pg_authid WHERE rolname LIKE 'brain_%' ORDER BY 1")
     assert rows == [("brain_app", True), ("brain_operator", True), ("brain_watchdog", True)]
+
+
+OPEN_ORDER = """INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty)
+                VALUES ('o-1', 'IBM', 'buy', 'open', 'market', 1)"""
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        OPEN_ORDER,
+        # a temporary table named halts in the brain's own session must not stand in for the real one
+        "CREATE TEMP TABLE halts (LIKE public.halts); " + OPEN_ORDER,
+        # an order written as a close and turned into an opening one
+        OPEN_ORDER.replace("'open'", "'close'") + "; UPDATE orders SET intent = 'open'",
+    ],
+    ids=["insert", "temp-table-named-halts", "intent-changed"],
+)
+def test_brain_app_cannot_open_an_order_while_halted(db, statement):
+    db.sql("INSERT INTO halts (level, invariant, reason, raised_by) VALUES (3, 'test', 'seed', 'watchdog')",
+           role="watchdog")
+    with pytest.raises((psycopg.errors.RaiseException, psycopg.errors.InsufficientPrivilege)):
+        db.sql(statement, role="app")
+    assert db.sql("SELECT count(*) FROM orders WHERE intent = 'open'") == [(0,)]
+
+
+def test_an_order_opened_by_a_role_that_may_change_intent_still_meets_the_halt(db):
+    """The gate itself, not only brain_app's grants: the watchdog may update orders."""
+    db.sql(OPEN_ORDER.replace("'open'", "'close'"), role="app")
+    db.sql("INSERT INTO halts (level, invariant, reason, raised_by) VALUES (3, 'test', 'seed', 'watchdog')",
+           role="watchdog")
+    with pytest.raises(psycopg.errors.RaiseException, match="trading halted"):
+        db.sql("UPDATE orders SET intent = 'open'", role="watchdog")
+
+
+@pytest.mark.parametrize("statement", ["UPDATE accounts SET locked = false", "DELETE FROM accounts",
+                                       "UPDATE orders SET qty = 100"])
+def test_brain_app_cannot_lift_the_l4_lock_or_rewrite_an_order(db, statement):
+    db.sql("""INSERT INTO accounts (account, cash, equity, high_water_mark, day_start_equity, day, locked)
+              VALUES ('paper', 1, 1, 1, 1, current_date, true)""")
+    db.sql(OPEN_ORDER)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        db.sql(statement, role="app")
+    assert db.sql("SELECT locked FROM accounts") == [(True,)]
+    assert db.sql("SELECT qty FROM orders") == [(1.0,)]
+
+
+def test_only_the_watchdog_writes_its_heartbeat(db):
+    beat = """INSERT INTO app_state (key, updated_at) VALUES (%s, clock_timestamp())
+              ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at"""
+    db.sql(beat, ("heartbeat:watchdog",), role="watchdog")
+    db.sql(beat, ("heartbeat:brain",), role="app")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        db.sql(beat, ("heartbeat:watchdog",), role="app")
+    watchdog_beat = "SELECT updated_at FROM app_state WHERE key = 'heartbeat:watchdog'"
+    before = db.sql(watchdog_beat)
+    db.sql("UPDATE app_state SET updated_at = clock_timestamp() WHERE key = 'heartbeat:watchdog'", role="app")
+    assert db.sql(watchdog_beat) == before, "the brain's update of the watchdog's heartbeat touched nothing"
+    assert db.sql("SELECT count(*) FROM app_state WHERE key LIKE 'heartbeat:%'", role="app") == [(2,)]
