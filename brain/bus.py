@@ -61,16 +61,26 @@ STREAM_PER_WINDOW = 7
 WINDOW_GRACE_S = 0.003
 # What a lost connection or a restarting server raises; consumers wait and carry on.
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
-# The database going away, as distinct from a statement that failed: an ack is retried
-# through these, while any other failure of an ack is its message's own (Bus._ack_or_fail).
+# The database going away, or in trouble for a while (disk or memory full, too many
+# connections): an ack is retried through these while its lease may still hold, rather than
+# leaving finished work to be redone.
 UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-               asyncpg.exceptions.OperatorInterventionError)
+               asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
+# What an ack's statements raise for one message's outputs (data the database refuses), as
+# distinct from the server's own trouble (no space, no memory, too many connections), which
+# must not be charged to messages: those wait for their lease like any database error.
+REFUSED_DATA = (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError)
 # How long a stop waits for an ack in flight, or for a last ack of finished work.
 STOP_GRACE_S = 2.0
 
 
 class Reject(BrainError):
     """The handler refuses this message for good: dead-letter it now, do not retry."""
+
+
+class _OwnWritesFailed(BrainError):
+    """A handler's own writes in its ack's transaction (HandlerResult.in_tx) raised: its
+    message's failure, whatever they raised, unless the connection itself was lost."""
 
 
 @dataclass(frozen=True)
@@ -509,7 +519,7 @@ class Bus:
             try:
                 outcome = await self._handle(c, row, owner)
             except asyncio.CancelledError:
-                await self._release(c, owner, [row["message_id"]])
+                await self._release(c, owner, [row["message_id"]], started=True)
                 raise
             if outcome is not None:
                 delivery, result, rows = outcome
@@ -548,10 +558,12 @@ class Bus:
         assert self._consumer_pool is not None
         rows = await self._consumer_pool.fetch(Q["claim"], c.name, c.batch, owner, c.lease_s)
         unfinished = list(rows)  # a message leaves it once its handler has returned
+        running = None  # the message whose handler runs now
         try:
             while unfinished and not self._stopping.is_set():
-                row = unfinished[0]
+                row = running = unfinished[0]
                 outcome = await self._handle(c, row, owner)
+                running = None
                 unfinished.pop(0)
                 if outcome is None:
                     continue
@@ -563,15 +575,19 @@ class Bus:
         finally:
             # Stopping mid-batch: hand back what was not finished, for the next start to
             # take at once rather than after the lease.
-            await self._release(c, owner, [r["message_id"] for r in unfinished])
+            if running is not None:
+                await self._release(c, owner, [running["message_id"]], started=True)
+            await self._release(c, owner, [r["message_id"] for r in unfinished if r is not running], started=False)
         return len(rows)
 
-    async def _release(self, c: _Consumer, owner: uuid.UUID, message_ids: list[int]) -> None:
+    async def _release(self, c: _Consumer, owner: uuid.UUID, message_ids: list[int], *, started: bool) -> None:
+        """Hand claimed messages back as pending: one whose handler a stop cut off keeps its
+        attempt counted (a handler that never finishes must still run out of attempts)."""
         if not message_ids:
             return
         assert self._consumer_pool is not None
         try:
-            await asyncio.wait_for(self._consumer_pool.execute(Q["release"], message_ids, owner, c.name),
+            await asyncio.wait_for(self._consumer_pool.execute(Q["release"], message_ids, owner, c.name, not started),
                                    timeout=STOP_GRACE_S)
         except DB_ERRORS as exc:
             log.warning("consumer %s: could not hand back messages %s (%s); they are redone after their lease",
@@ -591,9 +607,13 @@ class Bus:
                             row["to_agent"], row["correlation_id"], row["causation_id"], attempts,
                             row["created_at"])
         try:
-            result = await c.handler(delivery)
-        except asyncio.CancelledError:
-            raise
+            try:
+                result = await c.handler(delivery)
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():  # stopping
+                    raise
+                # Raised by something the handler awaited, not by a stop: the handler's failure.
+                raise RuntimeError("the handler was cancelled from within") from None
         except Reject as exc:
             await self._fail(c, message_id, attempts, owner, f"rejected: {exc}", dead=True)
             return None
@@ -617,23 +637,25 @@ class Bus:
 
     async def _ack_or_fail(self, c: _Consumer, owner: uuid.UUID, done: list[Handled],
                            in_tx: InTx | None = None, durable: bool = False) -> None:
-        """Ack; when the ack itself fails other than by the database going away (writes of
-        the handler's own that raise, an output the database refuses), ack the messages one
-        by one and retry the one that fails like a failed handler: one bad message never
-        holds up the rest, nor stops the bus."""
+        """Ack; when the ack fails by a message's own doing (its handler's writes raised, or
+        the database refused its outputs), ack the messages one by one and retry the one that
+        fails like a failed handler: one bad message never holds up the rest, nor stops the
+        bus. Anything else (the database gone or in trouble) raises, and the work waits for
+        its lease as before."""
         try:
             await self._ack(c, owner, done, in_tx, durable)
-        except UNAVAILABLE:
-            raise
-        except Exception as exc:
+        except (_OwnWritesFailed, *REFUSED_DATA) as exc:
             if len(done) > 1:
                 for one in done:
                     await self._ack_or_fail(c, owner, [one], in_tx, durable)
                 return
             [(d, _)] = done
-            log.error("consumer %s: the ack of message %s failed: %s", c.name, d.message_id, one_line(exc))
-            await self._fail(c, d.message_id, d.attempts, owner, f"ack failed: {type(exc).__name__}: {exc}",
-                             dead=False)
+            cause = exc.__cause__ if isinstance(exc, _OwnWritesFailed) else exc
+            what = "its writes" if isinstance(exc, _OwnWritesFailed) else "its outputs"
+            log.error("consumer %s: the ack of message %s failed on %s: %s", c.name, d.message_id, what,
+                      one_line(cause))
+            await self._fail(c, d.message_id, d.attempts, owner,
+                             f"ack failed on {what}: {type(cause).__name__}: {cause}", dead=False)
 
     async def _ack(self, c: _Consumer, owner: uuid.UUID, done: list[Handled],
                    in_tx: InTx | None = None, durable: bool = False) -> None:
@@ -673,7 +695,13 @@ class Bus:
             self._warn_lost(done, held)
             rows = [r for d, out in done if d.message_id in held for r in out]
             if in_tx is not None and held:
-                rows += [_encode(o) for o in await in_tx(conn) or []]
+                try:
+                    rows += [_encode(o) for o in await in_tx(conn) or []]
+                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                        asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError):
+                    raise  # the database's doing (the connection lost, the disk full), not theirs
+                except Exception as exc:
+                    raise _OwnWritesFailed(one_line(exc)) from exc
             await self._publish_rows(rows, conn=conn)
 
     @staticmethod

@@ -116,9 +116,11 @@ UPDATE agent_deliveries
 RETURNING message_id, state
 
 -- name: release
--- Shutdown hands back claimed work that was never started, without spending an attempt.
+-- A stop hands back claimed work: what was never started without spending an attempt ($4),
+-- what it cut off mid-handler with its attempt counted.
 UPDATE agent_deliveries
-   SET state = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL, lease_until = NULL
+   SET state = 'pending', attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END,
+       lease_owner = NULL, lease_until = NULL
  WHERE consumer = $3 AND message_id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'working'
 
 -- name: replay

@@ -299,7 +299,7 @@ async def test_writes_of_a_handlers_own_that_fail_retry_that_message_only(db, ap
     finally:
         await bus.stop()
     [(attempts, error)] = db.sql("SELECT attempts, last_error FROM agent_deliveries WHERE state = 'dead'")
-    assert attempts == 2 and error.startswith("ack failed: DivisionByZeroError")
+    assert attempts == 2 and error.startswith("ack failed on its writes: DivisionByZeroError")
     assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong'") == [(2,)]
 
 
@@ -334,8 +334,9 @@ async def test_stopping_lets_an_ack_in_flight_finish(db, app_pool, brain_home, c
 
 @pytest.mark.parametrize("concurrency", [1, 2])
 async def test_stopping_mid_handler_hands_the_message_back(db, app_pool, brain_home, concurrency):
-    """A stop during a long handler (a model call): the message goes back at once, without
-    spending an attempt, instead of waiting out its lease."""
+    """A stop during a long handler (a model call): the message goes back at once instead
+    of waiting out its lease; the attempt counts (a handler that never finishes must still
+    run out of attempts)."""
     started = asyncio.Event()
 
     async def handler(d):
@@ -350,7 +351,7 @@ async def test_stopping_mid_handler_hands_the_message_back(db, app_pool, brain_h
         await asyncio.wait_for(started.wait(), 10)
     finally:
         await bus.stop()
-    assert db.sql("SELECT state, attempts, lease_owner FROM agent_deliveries") == [("pending", 0, None)]
+    assert db.sql("SELECT state, attempts, lease_owner FROM agent_deliveries") == [("pending", 1, None)]
 
 
 async def test_a_take_in_never_moves_the_cursor_back(db):
@@ -391,3 +392,88 @@ async def test_a_take_in_never_moves_the_cursor_back(db):
     finally:
         await a.close()
         await b.close()
+
+
+async def test_the_servers_own_trouble_is_not_charged_to_messages(db, app_pool, brain_home):
+    """An ack refused for the server's own reasons (here: disk full, raised by a trigger) is
+    not the messages' failure: nothing is charged an attempt or dead-lettered, and the ack goes
+    through once the server is well again, without the work being redone."""
+    db.sql("""CREATE TABLE disk (full_up boolean NOT NULL);
+              INSERT INTO disk VALUES (true);
+              GRANT SELECT ON disk TO brain_app;
+              CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN IF NEW.topic = 'test.pong' AND (SELECT full_up FROM disk)
+                    THEN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END IF;
+              RETURN NEW; END $$;
+              CREATE TRIGGER disk_full BEFORE INSERT ON agent_messages FOR EACH ROW EXECUTE FUNCTION disk_full()""")
+    handled: list[int] = []
+
+    async def handler(d):
+        handled.append(d.payload.n)
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
+
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus.consumer("w", ["test.ping"], handler, batch=10)
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(i) for i in range(3)])
+        await wait_until(lambda: asyncio.sleep(0, len(handled) == 3))
+        await asyncio.sleep(2)  # what several retries with backoff would have charged
+        assert db.sql("SELECT state, attempts FROM agent_deliveries") == [("working", 1)] * 3
+        db.sql("UPDATE disk SET full_up = false")
+        await wait_until(lambda: _done(db, 3))
+    finally:
+        await bus.stop()
+    assert sorted(handled) == [0, 1, 2], "finished work was not redone"
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong'") == [(3,)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_a_handlers_writes_failing_outside_the_database_fail_that_message_only(db, app_pool, brain_home,
+                                                                                     concurrency):
+    """Writes of a handler's own that fail outside the database (its journal file on a full
+    disk) are not a lost connection: the message is retried and dead-lettered at the retry
+    pace, and the rest are not held up for a lease."""
+    async def handler(d):
+        async def writes(conn):
+            if d.payload.n == 1:
+                raise OSError(28, "No space left on device")
+            return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
+        return HandlerResult(in_tx=writes)
+
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)  # leases of 30 s
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(i) for i in range(3)])
+        await wait_until(lambda: _states_are(db, {0: "done", 1: "dead", 2: "done"}), timeout=10)
+    finally:
+        await bus.stop()
+    [(error,)] = db.sql("SELECT last_error FROM agent_deliveries WHERE state = 'dead'")
+    assert error.startswith("ack failed on its writes: OSError")
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_a_handler_cancelled_from_within_fails_and_the_consumer_lives_on(db, app_pool, brain_home, concurrency):
+    """A handler that raises CancelledError without a stop (something it awaited was
+    cancelled) has failed: retried, then dead-lettered; its consumer keeps working."""
+    async def handler(d):
+        if d.payload.n == 1:
+            cancelled = asyncio.get_running_loop().create_future()
+            cancelled.cancel()
+            await cancelled
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
+
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(i) for i in range(3)])
+        await wait_until(lambda: _states_are(db, {0: "done", 1: "dead", 2: "done"}), timeout=10)
+        await bus.publish("test.ping", Ping(n=5), from_agent="test")
+        await wait_until(lambda: _done(db, 3))
+        assert bus.failed is None
+    finally:
+        await bus.stop()
+    [(attempts, error)] = db.sql("SELECT attempts, last_error FROM agent_deliveries WHERE state = 'dead'")
+    assert attempts == 2 and "cancelled from within" in error
