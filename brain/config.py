@@ -5,20 +5,23 @@ so that no configuration can raise them.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
 
-from brain.errors import ConfigError
+from brain.errors import ConfigError, one_line
 from brain.strategy import DEFAULT, TUNABLE
 
 
@@ -26,6 +29,20 @@ from brain.strategy import DEFAULT, TUNABLE
 # without one; a consumer whose listener reconnects keeps looking this long.
 BUS_NOTIFY_WINDOW_MAX_MS = 50
 ROUTES = ("claude_cli", "codex_cli", "anthropic", "openai", "compatible", "offline")
+# A list setting from the environment: a JSON list, or names separated by commas.
+NameList = Annotated[list[str], NoDecode]
+
+
+def _name_list(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError('not a JSON list (write ["a", "b"], or a, b)') from None
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _config_file() -> Path:
@@ -79,7 +96,7 @@ class Settings(BaseSettings):
     # --- model router ---------------------------------------------------------------
     # Routes in priority order; a route not listed is switched off. Names: claude_cli,
     # codex_cli, anthropic, openai, compatible, offline. The default needs no model at all.
-    router_routes: list[str] = ["offline"]
+    router_routes: NameList = ["offline"]
     router_anthropic_model: str = "claude-sonnet-5-5"
     router_openai_model: str = "gpt-5-mini"
     router_compatible_base_url: str | None = None      # e.g. http://127.0.0.1:11434/v1 (Ollama)
@@ -102,7 +119,7 @@ class Settings(BaseSettings):
     ib_client_id: int = Field(default=11, ge=0)
     ib_watchdog_client_id: int = Field(default=12, ge=0)
     ib_account: str = ""                                      # empty: the gateway's only account
-    ib_symbols: list[str] = ["AAPL", "MSFT", "IBM", "GOOG"]
+    ib_symbols: NameList = ["AAPL", "MSFT", "IBM", "GOOG"]
     ib_bar_seconds: int = 300                                 # 60, 300, 900, 1800 or 3600
     ib_history: str = Field(default="10 D", pattern=r"^\d+ [SDWMY]$")   # IB duration for the warm-up
 
@@ -141,6 +158,20 @@ class Settings(BaseSettings):
         if seconds not in allowed:
             raise ValueError(f"must be one of {', '.join(map(str, allowed))} (IB's bar sizes)")
         return seconds
+
+    @field_validator("router_routes", "ib_symbols", mode="before")
+    @classmethod
+    def _lists_from_text(cls, value: Any) -> Any:
+        return _name_list(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_postgres_url(cls, url: str | None) -> str | None:
+        # An empty value is a mistake (an unset variable passed through), not a request for
+        # the embedded server: that is what leaving DATABASE_URL unset means.
+        if url is not None and not re.match(r"postgres(ql)?(\+\w+)?://", url):
+            raise ValueError("not a postgresql:// URL (unset it to use the embedded server)")
+        return url
 
     @field_validator("ib_symbols")
     @classmethod
@@ -186,8 +217,18 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, file_secret_settings]
         path = _config_file()
         if path.exists():
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+            sources.append(_MappingYaml(settings_cls, yaml_file=path))
         return tuple(sources)
+
+
+class _MappingYaml(YamlConfigSettingsSource):
+    """The YAML file, which must hold a mapping of settings (or nothing)."""
+
+    def _read_file(self, file_path: Path) -> dict[str, Any]:
+        data = super()._read_file(file_path)
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {file_path} must be a mapping of settings, not a {type(data).__name__}")
+        return data
 
 
 def doctrine_path(settings: Settings) -> Path:
@@ -210,12 +251,20 @@ def _one_line(exc: ValidationError) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; a bad value raises ConfigError with one line naming the setting."""
+    explicit = os.environ.get("BRAIN_CONFIG")
+    if explicit and not Path(explicit).is_file():
+        raise ConfigError(f"invalid setting BRAIN_CONFIG: no such file: {explicit}")
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
-    except Exception as exc:  # a YAML file that does not parse
-        raise ConfigError(f"cannot read config file {_config_file()}: {exc}".splitlines()[0]) from None
+    except ConfigError:
+        raise
+    except Exception as exc:
+        source = re.search(r'field "(\w+)" from source "EnvSettingsSource"', str(exc))
+        if source:  # a structured value in the environment that does not parse
+            raise ConfigError(f"invalid setting BRAIN_{source[1].upper()}: {one_line(exc)}") from None
+        raise ConfigError(f"cannot read config file {_config_file()}: {one_line(exc)}") from None
 
 
 @lru_cache(maxsize=1)

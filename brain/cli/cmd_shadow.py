@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-from brain.cli.common import utc_date_arg
+from brain.cli.common import ROW_ID, utc_date_arg
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("report_id", type=int)
-    parser.add_argument("number", type=int, help="the recommendation's number in that report")
+    parser.add_argument("report_id", type=ROW_ID)
+    parser.add_argument("number", type=ROW_ID, help="the recommendation's number in that report")
     parser.add_argument("--symbols", default="AAPL,MSFT,IBM,GOOG")
     parser.add_argument("--start", type=utc_date_arg, default=utc_date_arg("2011-01-03"),
                         help="first replayed bar (default 2011-01-03; earlier bars warm up)")

@@ -7,10 +7,10 @@ from datetime import date, datetime, timezone
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from brain.errors import BrainError
+from brain.errors import BrainError, one_line
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -39,6 +39,13 @@ def dispatch(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
     except BrainError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Exception as exc:
+        if not _from_the_database(exc):
+            raise
+        # Whatever a command meets in the database (a server that refuses, a statement that
+        # fails) is one line for the operator, not a traceback.
+        print(f"{prog}: database error: {one_line(getattr(exc, 'orig', None) or exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -46,6 +53,26 @@ def dispatch(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
         # The reader went away (`brainctl journal | head`): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _from_the_database(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("psycopg", "asyncpg", "sqlalchemy")
+
+
+def bounded_int(low: int, high: int = 2**63 - 1) -> Callable[[str], int]:
+    """An argparse type: an integer from low to high (ids fit a bigint), or a usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({low} to {high})")
+        return value
+    return parse
+
+
+ROW_ID = bounded_int(1)
 
 
 def date_arg(text: str) -> date:

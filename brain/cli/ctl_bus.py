@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime, timedelta, timezone
 
+from brain.cli.common import ROW_ID
 from brain.errors import BrainError
 
 
@@ -11,7 +12,10 @@ def _when(text: str) -> datetime:
     """ISO time, or a relative one like 15m, 2h, 1d (ago)."""
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
     if text and text[-1] in units and text[:-1].isdigit():
-        return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        try:
+            return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        except OverflowError:
+            raise argparse.ArgumentTypeError(f"too far back: {text!r}") from None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -34,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     dead.add_argument("--json", action="store_true")
     redrive = sub.add_parser("redrive", help="send dead letters back to their consumer for another try")
     redrive.add_argument("--consumer", required=True)
-    redrive.add_argument("--message", type=int, action="append", help="only this message id (repeatable)")
+    redrive.add_argument("--message", type=ROW_ID, action="append", help="only this message id (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:

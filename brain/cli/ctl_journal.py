@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import argparse
 
-from brain.cli.common import date_arg
+from brain.cli.common import ROW_ID, bounded_int, date_arg
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    parser.add_argument("entry_id", nargs="?", type=int, help="with show: the entry id")
+    parser.add_argument("entry_id", nargs="?", type=ROW_ID, help="with show: the entry id")
     parser.add_argument("--date", type=date_arg, help="the day the entry was written (UTC)")
     parser.add_argument("--symbol")
     parser.add_argument("--outcome", help="filled, veto, skip, expired, halted, error, halt, resume, ...")
     parser.add_argument("--kind", help="cycle, halt, resume, optimizer, ...")
-    parser.add_argument("--limit", type=int, default=50)
+    parser.add_argument("--limit", type=bounded_int(1, 100_000), default=50)
     parser.add_argument("--json", action="store_true")
 
 

@@ -8,7 +8,7 @@ import getpass
 import sys
 from datetime import date, timedelta
 
-from brain.cli.common import date_arg
+from brain.cli.common import ROW_ID, bounded_int, date_arg
 
 APPLIES_PER_WEEK = 2
 COOLING_DAYS = 14
@@ -16,10 +16,10 @@ COOLING_DAYS = 14
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["run", "apply", "list"], default="run")
-    parser.add_argument("report_id", nargs="?", type=int)
-    parser.add_argument("number", nargs="?", type=int, help="with apply: the recommendation number")
+    parser.add_argument("report_id", nargs="?", type=ROW_ID)
+    parser.add_argument("number", nargs="?", type=ROW_ID, help="with apply: the recommendation number")
     parser.add_argument("--date", type=date_arg, default=None, help="the day to report on (default: yesterday)")
-    parser.add_argument("--days", type=int, default=1, help="how many days from --date")
+    parser.add_argument("--days", type=bounded_int(1, 3660), default=1, help="how many days from --date")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--yes", action="store_true", help="apply without asking")
     parser.add_argument("--operator", default=None)

@@ -5,9 +5,11 @@ import argparse
 import getpass
 import sys
 
+from brain.cli.common import ROW_ID
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("halt_id", type=int)
+    parser.add_argument("halt_id", type=ROW_ID)
     parser.add_argument("--reason", required=True, help="what you checked and why trading may resume")
     parser.add_argument("--operator", default=None, help="who (default: the login name)")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")

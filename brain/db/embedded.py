@@ -38,6 +38,11 @@ def ensure_embedded_server(home: Path, stop_on_exit: bool = True) -> str:
     return url
 
 
+def cluster_exists(home: Path) -> bool:
+    """Whether an embedded server's data was ever created under home."""
+    return (home.expanduser().resolve() / "pg" / "PG_VERSION").is_file()
+
+
 def recorded_url(home: Path) -> str | None:
     """The URL the last embedded server under home was started with, if any."""
     path = home.expanduser().resolve() / URL_FILE

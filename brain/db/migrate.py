@@ -40,22 +40,30 @@ def current(url: str) -> str | None:
         return row[0] if row else None
 
 
-def set_role_passwords(url: str) -> list[str]:
-    """ALTER ROLE ... PASSWORD for each role whose BRAIN_<ROLE>_DB_PASSWORD is set."""
+def role_passwords() -> dict[str, str]:
+    """Each role's password from BRAIN_<ROLE>_DB_PASSWORD; ConfigError naming the first that
+    is missing, before anything is changed."""
     import os
-
-    import psycopg
-    from psycopg import sql
 
     from brain.db.urls import ROLE_USERS
     from brain.errors import ConfigError
 
-    done = []
-    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
-        for role, user in ROLE_USERS.items():
-            password = os.environ.get(f"BRAIN_{role.upper()}_DB_PASSWORD")
-            if not password:
-                raise ConfigError(f"BRAIN_{role.upper()}_DB_PASSWORD is not set")
+    passwords = {}
+    for role, user in ROLE_USERS.items():
+        password = os.environ.get(f"BRAIN_{role.upper()}_DB_PASSWORD")
+        if not password:
+            raise ConfigError(f"BRAIN_{role.upper()}_DB_PASSWORD is not set")
+        passwords[user] = password
+    return passwords
+
+
+def set_role_passwords(url: str) -> list[str]:
+    """ALTER ROLE ... PASSWORD for every role, from BRAIN_<ROLE>_DB_PASSWORD (all of them, or none)."""
+    import psycopg
+    from psycopg import sql
+
+    passwords = role_passwords()
+    with psycopg.connect(psycopg_conninfo(url)) as conn, conn.transaction():
+        for user, password in passwords.items():
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
-            done.append(user)
-    return done
+    return list(passwords)

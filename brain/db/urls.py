@@ -12,7 +12,7 @@ from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from brain.config import Settings
-from brain.db.embedded import ensure_embedded_server, recorded_url
+from brain.db.embedded import cluster_exists, ensure_embedded_server, recorded_url
 from brain.errors import DatabaseUnavailable
 
 Role = Literal["admin", "app", "watchdog", "operator"]
@@ -33,9 +33,14 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-def admin_url(settings: Settings, start_embedded: bool = True) -> str:
+def admin_url(settings: Settings, start_embedded: bool = True, create: bool = True) -> str:
+    """create=False: start an embedded server only where one was created before (brainctl
+    reads the brain's database; under a mistyped BRAIN_HOME it must not make a new one)."""
     if settings.database_url:
         return settings.database_url
+    if start_embedded and not create and not cluster_exists(settings.home):
+        raise DatabaseUnavailable(f"no database under {settings.home} (BRAIN_HOME): start the brain "
+                                  "there first, or set DATABASE_URL")
     if start_embedded:
         return ensure_embedded_server(settings.home)
     url = recorded_url(settings.home)
@@ -46,14 +51,14 @@ def admin_url(settings: Settings, start_embedded: bool = True) -> str:
     return url
 
 
-def role_url(settings: Settings, role: Role, start_embedded: bool = True) -> str:
+def role_url(settings: Settings, role: Role, start_embedded: bool = True, create: bool = True) -> str:
     if role == "admin":
-        return admin_url(settings, start_embedded)
+        return admin_url(settings, start_embedded, create)
     explicit = getattr(settings, f"{role}_database_url")
     if explicit:
         return explicit
     password = os.environ.get(f"BRAIN_{role.upper()}_DB_PASSWORD")
-    return with_user(admin_url(settings, start_embedded), ROLE_USERS[role], password)
+    return with_user(admin_url(settings, start_embedded, create), ROLE_USERS[role], password)
 
 
 def psycopg_conninfo(url: str) -> str:

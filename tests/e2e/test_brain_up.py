@@ -43,6 +43,11 @@ def test_brain_up_until_done(db, tmp_path):
     ("BRAIN_BUS_LEASE_S", "abc", "brain: invalid setting BRAIN_BUS_LEASE_S: Input should be a valid number"),
     ("BRAIN_ROUTER_ROUTES", '["gpt-9"]', "brain: invalid setting BRAIN_ROUTER_ROUTES: Value error, unknown route"),
     ("BRAIN_INGRESS_PORT", "99999", "brain: invalid setting BRAIN_INGRESS_PORT"),
+    # an unset variable passed through (compose's ${X}): not a request for the embedded server
+    ("DATABASE_URL", "", "brain: invalid setting DATABASE_URL: Value error, not a postgresql:// URL"),
+    ("BRAIN_ROUTER_ROUTES", "[offline", "brain: invalid setting BRAIN_ROUTER_ROUTES: Value error, not a JSON list"),
+    ("BRAIN_IB_SYMBOLS", "  ,  ", "brain: invalid setting BRAIN_IB_SYMBOLS: Value error, at least one symbol"),
+    ("BRAIN_CONFIG", "no-such.yaml", "brain: invalid setting BRAIN_CONFIG: no such file: no-such.yaml"),
 ])
 def test_bad_settings_stop_with_one_line(db, tmp_path, var, value, message):
     env = db.env(tmp_path)
@@ -61,6 +66,43 @@ def test_bad_arguments_and_yaml_config(db, tmp_path):
     out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "db", "current"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "no_such_setting" in out.stderr and out.stderr.count("\n") == 1
+    (tmp_path / "config.yaml").write_text("- bus_lease_s\n")
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "db", "current"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.endswith("must be a mapping of settings, not a list\n"), out.stderr
+    assert out.stderr.count("\n") == 1
+
+
+def test_list_settings_take_commas_as_well_as_json():
+    from brain.config import load_settings
+
+    settings = load_settings(router_routes="offline, anthropic", ib_symbols=' aapl,msft ')
+    assert settings.router_routes == ["offline", "anthropic"] and settings.ib_symbols == ["AAPL", "MSFT"]
+    assert load_settings(router_routes='["offline"]').router_routes == ["offline"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["db", "upgrade", "9999"], "brain: db upgrade: Can't locate revision identified by '9999'"),
+    (["db", "upgrade", "--set-passwords"], "brain: BRAIN_APP_DB_PASSWORD is not set"),
+])
+def test_db_command_errors_are_one_line_and_change_nothing(db, tmp_path, args, message):
+    env = {k: v for k, v in db.env(tmp_path).items() if not k.endswith("_DB_PASSWORD")}
+    before = db.sql("SELECT version_num FROM alembic_version")
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", *args], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr == message + "\n", out.stderr
+    assert db.sql("SELECT version_num FROM alembic_version") == before
+
+
+def test_a_database_that_does_not_exist_is_one_line(db, tmp_path):
+    from brain.db.urls import with_database
+
+    env = db.env(tmp_path)
+    env["DATABASE_URL"] = with_database(db.admin_url, "no_such_database")
+    out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "db", "upgrade"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.startswith("brain: database error: ") and out.stderr.count("\n") == 1
+    assert "no_such_database" in out.stderr, out.stderr
 
 
 def test_ib_without_a_gateway_stops_with_one_line(db, tmp_path):

@@ -52,6 +52,10 @@ def test_dead_letters_listed_and_redriven(db, brain_home):
 def test_bad_arguments_get_one_line_and_nonzero_exit(db, brain_home):
     bad_time = brainctl(db, brain_home, "bus", "replay", "--from", "yesterday-ish")
     assert bad_time.returncode == 2 and "not a time" in bad_time.stderr
+    too_far = brainctl(db, brain_home, "bus", "replay", "--from", "99999999d")
+    assert too_far.returncode == 2 and "too far back: '99999999d'" in too_far.stderr
+    huge_id = brainctl(db, brain_home, "bus", "redrive", "--consumer", "x", "--message", "99999999999999999999")
+    assert huge_id.returncode == 2 and "out of range" in huge_id.stderr
     backwards = brainctl(db, brain_home, "bus", "replay", "--from", "1m", "--to", "2000-01-01T00:00:00")
     assert backwards.returncode == 1
     assert backwards.stderr.strip() == "brainctl: --to must be after --from"
@@ -65,3 +69,15 @@ def test_unreachable_database_is_one_line(brain_home, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert out.stderr.startswith("brainctl: database unreachable:") and out.stderr.count("\n") == 1
+
+
+def test_a_mistyped_home_is_one_line_and_creates_no_database(tmp_path):
+    import os
+    home = tmp_path / "no-brain-ran-here"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRAIN_") and k != "DATABASE_URL"}
+    env.update(BRAIN_HOME=str(home))
+    out = subprocess.run([sys.executable, "-m", "brain.cli.ctl_main", "status"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"brainctl: no database under {home}"), out.stderr
+    assert not (home / "pg").exists(), "brainctl created a server of its own"
