@@ -17,6 +17,9 @@ class ModelServer:
         self.requests: list[tuple[str, dict]] = []
         self._seen_prefixes: set[str] = set()
         self.hang_s = 5.0
+        # Appended to the model asked for, as the real APIs name the dated snapshot that
+        # answered (e.g. "-2025-08-07").
+        self.snapshot = ""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -75,7 +78,7 @@ class ModelServer:
                  "cache_read_input_tokens": prefix_tokens if cached else 0}
         answer = {"not": "the schema"} if mode == "malformed" else self.answer
         content = [{"type": "text", "text": json.dumps(answer)}]
-        return 200, {"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+        return 200, {"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] + self.snapshot,
                      "content": content, "stop_reason": "end_turn", "stop_sequence": None, "usage": usage}
 
     # --------------------------------------------------------------- OpenAI
@@ -86,7 +89,7 @@ class ModelServer:
         prompt = sum(len(m["content"]) for m in body["messages"]) // 4
         text = "{not json" if mode == "malformed" else json.dumps(self.answer)
         return 200, {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
-                     "model": body["model"],
+                     "model": body["model"] + self.snapshot,
                      "choices": [{"index": 0, "finish_reason": "stop",
                                   "message": {"role": "assistant", "content": text, "refusal": None}}],
                      "usage": {"prompt_tokens": prompt, "completion_tokens": 30, "total_tokens": prompt + 30,

@@ -42,6 +42,10 @@ class Breaker:
         if self.state != "closed":
             self._move("closed")
 
+    def abandon(self) -> None:
+        """A call given up without an outcome (stopping): a half-open breaker may try again."""
+        self.trial_in_flight = False
+
     def failure(self) -> None:
         self.trial_in_flight = False
         self.failures += 1

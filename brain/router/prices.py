@@ -1,6 +1,7 @@
 """The price table: cost of a call from its token counts."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -10,6 +11,9 @@ import yaml
 from brain.errors import ConfigError
 
 DEFAULT_TABLE = Path(__file__).with_name("prices.yaml")
+# The providers answer with a dated snapshot of the model asked for (gpt-5-mini-2025-08-07,
+# claude-...-20250929): priced as the model it is a snapshot of.
+SNAPSHOT_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,7 @@ class PriceTable:
 
     def cost(self, model: str, usage: Usage, on: date | None = None) -> float | None:
         """USD for the call, or None when the model is not in the table."""
-        entries = self.models.get(model)
+        entries = self.models.get(model) or self.models.get(SNAPSHOT_SUFFIX.sub("", model))
         if not entries:
             return None
         on = on or date.today()

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from brain.errors import one_line
 from brain.router.answers import ModelAnswer, ModelFailure, schema_problem
 from brain.router.breaker import Breaker
 from brain.router.prices import PriceTable, Usage
@@ -59,7 +60,11 @@ class Router:
             if not breaker.allow():
                 attempts.append(f"{name}: breaker open")
                 continue
-            answer = await self._try_route(agent, skill, route, inputs, correlation_id, attempts)
+            try:
+                answer = await self._try_route(agent, skill, route, inputs, correlation_id, attempts)
+            except BaseException:
+                breaker.abandon()  # an unfinished trial must not hold a half-open breaker shut
+                raise
             if answer is not None:
                 breaker.success()
             else:
@@ -77,11 +82,14 @@ class Router:
             started = time.perf_counter()
             try:
                 reply = await route.complete(skill, prompt)
-            except RouteError as exc:
+            except Exception as exc:
+                # A route's own failure, or anything else it raised (a CLI path that is a
+                # directory, a bug): booked as a failed call, and the next route is tried.
+                failure = exc if isinstance(exc, RouteError) else RouteError(type(exc).__name__, one_line(exc))
                 latency = (time.perf_counter() - started) * 1000
-                await self._book(agent, skill, route.name, skill.model or "-", exc.usage, latency,
-                                 correlation_id, "failed", exc.error_class, exc.detail)
-                attempts.append(f"{route.name}: {exc.error_class}: {exc.detail[:120]}")
+                await self._book(agent, skill, route.name, skill.model or "-", failure.usage, latency,
+                                 correlation_id, "failed", failure.error_class, failure.detail)
+                attempts.append(f"{route.name}: {failure.error_class}: {failure.detail[:120]}")
                 return None
             latency = (time.perf_counter() - started) * 1000
             data, problem = schema_problem(skill.output_schema, reply.data if reply.data is not None else reply.text)

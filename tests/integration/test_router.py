@@ -190,3 +190,51 @@ async def test_missing_cli_is_unavailable_not_a_crash(pool, db):
     router = make(pool, [ClaudeCliRoute("/nonexistent/claude", "claude-sonnet-5-5", 5)])
     failure = await call(router, INPUTS, None)
     assert isinstance(failure, ModelFailure) and ledger(db)[0][3] == "unavailable"
+
+
+async def test_a_dated_snapshot_is_priced_as_its_model(pool, server, db):
+    """The APIs answer with the dated snapshot that served the call: it costs what its model
+    costs, not $0 (which would let spending pass the daily budget)."""
+    server.snapshot = "-2026-08-07"
+    router = make(pool, [openai_route(server)])
+    answer = await call(router, INPUTS, None)
+    [row] = ledger(db)
+    assert row[1] == "gpt-5-mini-2026-08-07" and row[8] > 0 and answer.cost_usd == row[8]
+    assert row[8] == pytest.approx(PriceTable().cost("gpt-5-mini", _usage(row)), abs=1e-12)
+
+
+def _usage(row):
+    from brain.router.prices import Usage
+    return Usage(input_tokens=row[4], output_tokens=row[5], cache_read_tokens=row[6], cache_write_tokens=row[7])
+
+
+class _Broken(OfflineRoute):
+    """A route that raises what no route should: a bug, a CLI path that is a directory."""
+    name = "claude_cli"
+    zero_cost = True
+
+    async def complete(self, skill, prompt):
+        raise PermissionError(13, "Permission denied", "/opt/claude")
+
+
+async def test_a_route_that_raises_anything_is_a_booked_failure_and_the_next_route_answers(pool, db):
+    offline.register("regime", lambda x: GOOD)
+    router = make(pool, [_Broken(), OfflineRoute()], breaker_threshold=1, breaker_cooldown_s=0.1)
+    answer = await call(router, INPUTS, None)
+    assert isinstance(answer, ModelAnswer) and answer.route == "offline"
+    assert [(r[0], r[2], r[3]) for r in ledger(db)] == [("claude_cli", "failed", "PermissionError"),
+                                                         ("offline", "ok", None)]
+    assert router.breakers["claude_cli"].state == "open"
+    await asyncio.sleep(0.15)
+    assert (await call(router, INPUTS, None)).route == "offline"  # the half-open trial fails too
+    await asyncio.sleep(0.15)
+    assert router.breakers["claude_cli"].allow(), "a failed trial does not leave the breaker shut for good"
+
+
+async def test_a_non_finite_number_in_an_answer_is_invalid(pool, server, db):
+    server.answer = {**GOOD, "confidence": float("nan")}
+    router = make(pool, [anthropic(server)])
+    failure = await call(router, INPUTS, None)
+    assert isinstance(failure, ModelFailure)
+    assert [r[2] for r in ledger(db)] == ["invalid", "invalid"], "the answer, then its repair"
+    assert "confidence: not a finite number" in failure.attempts[0]
