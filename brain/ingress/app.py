@@ -33,13 +33,12 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus) -> FastAPI:
 
     @app.middleware("http")
     async def limit_size(request: Request, call_next):
+        # Decided from the headers alone: a body is never read before its size is known.
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return JSONResponse({"detail": f"body larger than {MAX_BODY} bytes"}, status_code=413)
         if request.method == "POST" and length is None:
-            body = await request.body()
-            if len(body) > MAX_BODY:
-                return JSONResponse({"detail": f"body larger than {MAX_BODY} bytes"}, status_code=413)
+            return JSONResponse({"detail": "a Content-Length header is required"}, status_code=411)
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
@@ -49,7 +48,10 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus) -> FastAPI:
         return JSONResponse({"detail": f"{field}: {err['msg']}", "field": field}, status_code=422)
 
     async def once(conn, endpoint: str, client_id: str) -> dict | None:
-        """The stored response when this client id was already handled (idempotent resend)."""
+        """The stored response when this client id was already handled (idempotent resend).
+        Resends that arrive together wait for each other here, so the second one finds the
+        first one's receipt instead of colliding with its writes."""
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", endpoint, client_id)
         raw = await conn.fetchval("SELECT response::text FROM ingress_receipts WHERE endpoint = $1 AND client_id = $2",
                                   endpoint, client_id)
         return None if raw is None else {**json.loads(raw), "duplicate": True}
@@ -70,6 +72,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus) -> FastAPI:
                 message_id = await store_live_bar(conn, bus, bar)
             except BarRejected as exc:
                 raise HTTPException(422, f"bar rejected: {exc}") from None
+            except asyncpg.UniqueViolationError:  # the same bar under another client id, at the same moment
+                raise HTTPException(409, f"bar rejected: {bar.symbol} at {bar.ts.isoformat()} is already stored") from None
             return await receipt(conn, "bars", body.client_id, {"stored": True, "message_id": message_id})
 
     @app.post("/v1/heartbeat", dependencies=[Depends(authorised)])

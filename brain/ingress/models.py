@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,6 +19,21 @@ def _finite(value: float) -> float:
     return value
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+# Clocks and bar stamps differ a little; a bar further ahead than this is a mistake, and
+# stored it would make every real bar of its symbol look out of order.
+AHEAD = timedelta(days=1)
+
+
+def _a_real_time(ts: datetime) -> datetime:
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    if ts < EARLIEST:
+        raise ValueError(f"must not be before {EARLIEST:%Y-%m-%d}")
+    if ts > datetime.now(timezone.utc) + AHEAD:
+        raise ValueError("must not be more than a day ahead of now")
+    return ts
+
+
 class BarIn(Strict):
     client_id: str = ID
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-_/]+$")
@@ -31,10 +46,7 @@ class BarIn(Strict):
 
     _f = field_validator("open", "high", "low", "close", "volume")(_finite)
 
-    @field_validator("ts")
-    @classmethod
-    def _aware(cls, ts: datetime) -> datetime:
-        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    _ts = field_validator("ts")(_a_real_time)
 
 
 class HeartbeatIn(Strict):
@@ -52,6 +64,7 @@ class FillIn(Strict):
     ts: datetime
 
     _f = field_validator("qty", "price", "commission")(_finite)
+    _ts = field_validator("ts")(_a_real_time)
 
 
 class ContextIn(Strict):

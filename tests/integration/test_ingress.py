@@ -106,3 +106,29 @@ def test_refuses_to_bind_beyond_loopback_without_a_token(db, brain_home):
     with pytest.raises(ConfigError, match="without BRAIN_INGRESS_TOKEN"):
         check_binding(db.settings(brain_home, ingress_host="0.0.0.0"))
     check_binding(db.settings(brain_home, ingress_host="0.0.0.0", ingress_token="t"))
+
+
+@pytest.mark.parametrize("ts", ["2999-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z"])
+async def test_a_bar_from_far_ahead_or_far_back_is_refused(client, db, ts):
+    """Stored, a bar from the year 2999 would make every real bar of its symbol look out of order."""
+    bad = await client.post("/v1/bars", json={**BAR, "ts": ts})
+    assert bad.status_code == 422 and bad.json()["field"] == "ts"
+    assert (await client.post("/v1/bars", json=BAR)).status_code == 200
+    assert db.sql("SELECT count(*) FROM bars") == [(1,)]
+
+
+async def test_a_body_without_its_length_is_refused_unread(client, db):
+    async def chunks():
+        yield json.dumps(BAR).encode()
+    r = await client.post("/v1/bars", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 411
+    assert db.sql("SELECT count(*) FROM bars") == [(0,)]
+
+
+async def test_resends_arriving_together_get_the_first_ones_answer(client, db):
+    import asyncio
+    replies = await asyncio.gather(*(client.post("/v1/bars", json=BAR) for _ in range(5)))
+    assert [r.status_code for r in replies] == [200] * 5
+    assert sorted(r.json().get("duplicate", False) for r in replies) == [False] + [True] * 4
+    assert len({r.json()["message_id"] for r in replies}) == 1
+    assert db.sql("SELECT count(*) FROM bars") == [(1,)]
