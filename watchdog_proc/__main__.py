@@ -28,12 +28,19 @@ def active_invariants(conn) -> set[str] | None:
 
 
 def check_once(conn, s, ib_link=None) -> list[int]:
-    """One pass: beat, check, raise what is new. Returns the ids of halts raised."""
+    """One pass: check, raise what is new, keep the halts in force, and only then beat: a
+    watchdog whose passes fail goes stale, and the brain stops entering trades.
+    Returns the ids of halts raised."""
     info = {"pid": os.getpid()}
     if ib_link is not None:
         ib_link.ensure()
         info["ib"] = ib_link.state()
+    raised = _check_and_halt(conn, s, ib_link)
     beat_sync(conn, "watchdog", info)
+    return raised
+
+
+def _check_and_halt(conn, s, ib_link) -> list[int]:
     active = active_invariants(conn)
     if active is None:
         # A halt table it cannot read is treated as halted: try to raise one so nothing trades
@@ -90,6 +97,13 @@ def main() -> int:
             check_once(conn, s, ib_link)
         except psycopg.OperationalError as exc:
             log.error("database unreachable: %s", one_line(exc))
+            conn = None
+        except Exception:
+            # Not a reason to exit: a restarted watchdog would beat before failing again. The
+            # pass is retried; until one completes no heartbeat is written.
+            log.exception("a check pass failed; retrying")
+            if conn is not None:
+                conn.close()
             conn = None
         time.sleep(max(0.0, s.watchdog_interval_s - (time.monotonic() - started)))
     if conn is not None:

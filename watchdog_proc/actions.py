@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from brain.config import Settings
+from brain.errors import one_line
 from brain.journal import JournalEntry, record_entry_sync
 from brain.sql import load_queries
 from watchdog_proc.checks import L3, L4, Breach
@@ -79,27 +80,42 @@ def act_l3(conn, settings: Settings, ib_link) -> list[str]:
 
 
 def raise_halt(conn, settings: Settings, breach: Breach, raised_by: str = "watchdog", ib_link=None) -> int:
-    """Halt, act on its level, and journal it, all in one transaction with the halt row."""
-    actions: list[str] = []
+    """Halt first, then act on its level, then journal it.
+
+    The halt (and at L4 the broker lock) commits before anything is done about it: the brain
+    and the orders trigger see it at once, and nothing that fails while acting (the broker,
+    a full disk) can take it back. What acting leaves undone, enforce() redoes every pass."""
     with conn.transaction():
         halt_id = conn.execute(Q["raise_halt"], (breach.level, breach.invariant, breach.reason,
                                                  json.dumps(breach.evidence), raised_by)).fetchone()[0]
         if breach.level >= L4:
-            actions += act_l4(conn, settings, ib_link)
-        elif breach.level >= L3:
-            actions += act_l3(conn, settings, ib_link)
-        entry = JournalEntry(
-            kind="halt", outcome="halt", title=f"HALT L{breach.level}: {breach.invariant}",
-            sections=[("What broke", breach.reason),
-                      ("What it means", f"Level {breach.level}: {LEVEL_MEANING[breach.level]}. Nothing in the brain "
-                                        "can lift this halt; it stays until an operator runs `brainctl resume "
-                                        f"{halt_id} --reason ...` after reading this entry."),
-                      ("Evidence", "```json\n" + json.dumps(breach.evidence, indent=2, default=str) + "\n```"),
-                      ("What the watchdog did", "\n".join(f"- {a}" for a in actions) or "- raised the halt")],
-            facts={"halt_id": halt_id, "level": breach.level, "invariant": breach.invariant,
-                   "evidence": breach.evidence, "actions": actions})
-        record_entry_sync(conn, settings.context_dir, entry)
+            lock_book(conn, settings.book)
     log.error("HALT %d L%d %s: %s", halt_id, breach.level, breach.invariant, breach.reason)
+    actions: list[str] = []
+    try:
+        with conn.transaction():
+            if breach.level >= L4:
+                actions += act_l4(conn, settings, ib_link)
+            elif breach.level >= L3:
+                actions += act_l3(conn, settings, ib_link)
+    except Exception as exc:
+        log.exception("halt %d: acting on it failed; every check retries", halt_id)
+        actions.append(f"acting on it failed ({one_line(exc)}); every check retries")
+    entry = JournalEntry(
+        kind="halt", outcome="halt", title=f"HALT L{breach.level}: {breach.invariant}",
+        sections=[("What broke", breach.reason),
+                  ("What it means", f"Level {breach.level}: {LEVEL_MEANING[breach.level]}. Nothing in the brain "
+                                    "can lift this halt; it stays until an operator runs `brainctl resume "
+                                    f"{halt_id} --reason ...` after reading this entry."),
+                  ("Evidence", "```json\n" + json.dumps(breach.evidence, indent=2, default=str) + "\n```"),
+                  ("What the watchdog did", "\n".join(f"- {a}" for a in actions) or "- raised the halt")],
+        facts={"halt_id": halt_id, "level": breach.level, "invariant": breach.invariant,
+               "evidence": breach.evidence, "actions": actions})
+    try:
+        with conn.transaction():
+            record_entry_sync(conn, settings.context_dir, entry)
+    except Exception:
+        log.exception("halt %d is in force, but its journal entry could not be written", halt_id)
     return halt_id
 
 

@@ -11,6 +11,7 @@ GRANT UPDATE, DELETE ON accounts TO brain_app;
 REVOKE UPDATE (status, filled_at, fill_price, broker_order_id, updated_at) ON orders FROM brain_app;
 GRANT UPDATE ON orders TO brain_app;
 
+DROP TRIGGER orders_refuse_revival_while_halted ON orders;
 DROP TRIGGER orders_refuse_while_halted ON orders;
 CREATE TRIGGER orders_refuse_while_halted
     BEFORE INSERT ON orders

@@ -1,7 +1,8 @@
 -- The halt gate, held against everything brain_app can write, not only against halts:
 -- - the gate reads public.halts with a fixed search_path (pg_temp last), so a temporary table
 --   named halts in the brain's session cannot stand in for the real one;
--- - it also runs when an order's intent is changed, not only when an order is inserted;
+-- - it also runs when an order's intent is changed, or when an opening order that was done
+--   (cancelled, filled, rejected) is made live again, not only when an order is inserted;
 -- - brain_app updates only the columns of orders and accounts its brokers write: an order's
 --   terms and an account's L4 lock are not its to change, and it cannot delete an account;
 -- - the watchdog's heartbeat, which the executor and ingress read before anything reaches a
@@ -26,6 +27,11 @@ DROP TRIGGER orders_refuse_while_halted ON orders;
 CREATE TRIGGER orders_refuse_while_halted
     BEFORE INSERT OR UPDATE OF intent ON orders
     FOR EACH ROW WHEN (NEW.intent = 'open')
+    EXECUTE FUNCTION refuse_opening_order_while_halted();
+CREATE TRIGGER orders_refuse_revival_while_halted
+    BEFORE UPDATE OF status ON orders
+    FOR EACH ROW WHEN (NEW.intent = 'open' AND NEW.status IN ('new', 'working')
+                       AND OLD.status NOT IN ('new', 'working'))
     EXECUTE FUNCTION refuse_opening_order_while_halted();
 
 REVOKE UPDATE ON orders FROM brain_app;

@@ -108,15 +108,19 @@ OPEN_ORDER = """INSERT INTO orders (client_order_id, symbol, side, intent, order
         "CREATE TEMP TABLE halts (LIKE public.halts); " + OPEN_ORDER,
         # an order written as a close and turned into an opening one
         OPEN_ORDER.replace("'open'", "'close'") + "; UPDATE orders SET intent = 'open'",
+        # an opening order the watchdog cancelled, made live again
+        "UPDATE orders SET status = 'working' WHERE client_order_id = 'cancelled-entry'",
     ],
-    ids=["insert", "temp-table-named-halts", "intent-changed"],
+    ids=["insert", "temp-table-named-halts", "intent-changed", "cancelled-entry-revived"],
 )
 def test_brain_app_cannot_open_an_order_while_halted(db, statement):
+    db.sql(OPEN_ORDER.replace("'o-1'", "'cancelled-entry'"))
+    db.sql("UPDATE orders SET status = 'cancelled'")
     db.sql("INSERT INTO halts (level, invariant, reason, raised_by) VALUES (3, 'test', 'seed', 'watchdog')",
            role="watchdog")
     with pytest.raises((psycopg.errors.RaiseException, psycopg.errors.InsufficientPrivilege)):
         db.sql(statement, role="app")
-    assert db.sql("SELECT count(*) FROM orders WHERE intent = 'open'") == [(0,)]
+    assert db.sql("SELECT count(*) FROM orders WHERE intent = 'open' AND status <> 'cancelled'") == [(0,)]
 
 
 def test_an_order_opened_by_a_role_that_may_change_intent_still_meets_the_halt(db):

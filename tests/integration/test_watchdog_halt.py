@@ -1,0 +1,44 @@
+"""A halt outlives whatever fails after it is raised, and a watchdog whose passes fail does
+not look alive."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+import watchdog_proc.__main__ as watchdog
+from watchdog_proc.actions import raise_halt
+from watchdog_proc.checks import L4, Breach
+
+
+def _an_open_paper_book(db) -> None:
+    db.sql("""INSERT INTO accounts (account, cash, equity, high_water_mark, day_start_equity, day)
+              VALUES ('paper', 70000, 80000, 100000, 100000, current_date)""")
+    db.sql("""INSERT INTO positions (account, symbol, qty, avg_price, opened_at)
+              VALUES ('paper', 'IBM', 100, 100.0, now())""")
+
+
+def test_a_halt_stays_in_force_when_its_journal_cannot_be_written(db, tmp_path):
+    _an_open_paper_book(db)
+    blocked = tmp_path / "context"
+    blocked.write_text("a file where the journal folder should be")
+    settings = db.settings(tmp_path, context_dir=blocked)
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        raise_halt(conn, settings, Breach("drawdown", L4, "20% below the high-water mark"))
+    assert db.sql("SELECT level, invariant, resumed_at FROM halts") == [(4, "drawdown", None)]
+    assert db.sql("SELECT locked FROM accounts") == [(True,)]
+    assert db.sql("SELECT count(*) FROM positions") == [(0,)], "the flatten stands"
+
+
+def test_a_pass_that_fails_writes_no_heartbeat(db, tmp_path, monkeypatch):
+    def broken(conn, settings):
+        raise RuntimeError("a check with a bug")
+
+    monkeypatch.setattr(watchdog, "run_checks", broken)
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        with pytest.raises(RuntimeError):
+            watchdog.check_once(conn, db.settings(tmp_path))
+    assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'") == [(0,)]
+    monkeypatch.undo()
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        watchdog.check_once(conn, db.settings(tmp_path))
+    assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'") == [(1,)]
