@@ -39,13 +39,6 @@ def dispatch(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
     except BrainError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as exc:
-        if not _from_the_database(exc):
-            raise
-        # Whatever a command meets in the database (a server that refuses, a statement that
-        # fails) is one line for the operator, not a traceback.
-        print(f"{prog}: database error: {one_line(getattr(exc, 'orig', None) or exc)}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -53,6 +46,13 @@ def dispatch(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
         # The reader went away (`brainctl journal | head`): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:
+        if not _from_the_database(exc):
+            raise
+        # Whatever a command meets in the database (a server that refuses, a statement that
+        # fails) is one line for the operator, not a traceback.
+        print(f"{prog}: database error: {one_line(getattr(exc, 'orig', None) or exc)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _from_the_database(exc: BaseException) -> bool:

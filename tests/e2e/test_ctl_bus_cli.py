@@ -81,3 +81,15 @@ def test_a_mistyped_home_is_one_line_and_creates_no_database(tmp_path):
     assert out.returncode == 1 and out.stderr.count("\n") == 1
     assert out.stderr.startswith(f"brainctl: no database under {home}"), out.stderr
     assert not (home / "pg").exists(), "brainctl created a server of its own"
+
+
+def test_a_reader_that_goes_away_is_no_error(db, brain_home):
+    """`brainctl bus backlog | head`: output with nowhere to go (the reader left before it was
+    written) ends the command quietly."""
+    seed(db)
+    proc = subprocess.Popen([sys.executable, "-m", "brain.cli.ctl_main", "bus", "backlog"], cwd=REPO,
+                            env=db.env(brain_home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    with proc.stderr:
+        assert proc.wait(timeout=60) == 0
+        assert "Traceback" not in proc.stderr.read()
