@@ -38,11 +38,12 @@ class BarIn(Strict):
     client_id: str = ID
     symbol: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9.\-_/]+$")
     ts: datetime
-    open: float = Field(gt=0)
-    high: float = Field(gt=0)
-    low: float = Field(gt=0)
-    close: float = Field(gt=0)
-    volume: float = Field(ge=0)
+    # strict: a number must be sent as a number (true or "11" is refused, not read as 1.0 or 11.0)
+    open: float = Field(gt=0, strict=True)
+    high: float = Field(gt=0, strict=True)
+    low: float = Field(gt=0, strict=True)
+    close: float = Field(gt=0, strict=True)
+    volume: float = Field(ge=0, strict=True)
 
     _f = field_validator("open", "high", "low", "close", "volume")(_finite)
 
@@ -58,9 +59,9 @@ class FillIn(Strict):
     client_id: str = ID
     client_order_id: str = ID
     broker_fill_id: str = ID
-    qty: float = Field(gt=0)
-    price: float = Field(gt=0)
-    commission: float = Field(default=0.0, ge=0)
+    qty: float = Field(gt=0, strict=True)
+    price: float = Field(gt=0, strict=True)
+    commission: float = Field(default=0.0, ge=0, strict=True)
     ts: datetime
 
     _f = field_validator("qty", "price", "commission")(_finite)

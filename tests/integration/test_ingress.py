@@ -43,6 +43,7 @@ def counts(db) -> tuple:
     ({"open": "ten"}, "open"), ({"close": "NaN"}, "close"), ({"volume": -5}, "volume"),
     ({"high": 10.2}, "bar rejected: high"), ({"low": 10.6}, "bar rejected: low"), ({"symbol": "A A"}, "symbol"),
     ({"extra": 1}, "extra"), ({"ts": "yesterday"}, "ts"), ({"client_id": ""}, "client_id"),
+    ({"open": True}, "open"), ({"high": "11"}, "high"),
 ])
 async def test_bad_bars_are_refused_naming_the_field_and_store_nothing(client, db, change, field):
     before = counts(db)
