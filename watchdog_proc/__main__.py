@@ -28,8 +28,9 @@ def active_invariants(conn) -> set[str] | None:
 
 
 def check_once(conn, s, ib_link=None) -> list[int]:
-    """One pass: check, raise what is new, keep the halts in force, and only then beat: a
-    watchdog whose passes fail goes stale, and the brain stops entering trades.
+    """One pass: check, raise what is new, keep the halts in force, and only then beat (a
+    watchdog whose checks fail goes stale, and the brain stops entering trades); then page,
+    whose retries must not make a watchdog that has checked look dead.
     Returns the ids of halts raised."""
     info = {"pid": os.getpid()}
     if ib_link is not None:
@@ -37,29 +38,30 @@ def check_once(conn, s, ib_link=None) -> list[int]:
         info["ib"] = ib_link.state()
     raised = _check_and_halt(conn, s, ib_link)
     beat_sync(conn, "watchdog", info)
-    return raised
+    for halt_id, breach in raised:
+        if breach.level >= 3:
+            page(conn, s, halt_id, breach)
+    return [halt_id for halt_id, _ in raised]
 
 
-def _check_and_halt(conn, s, ib_link) -> list[int]:
+def _check_and_halt(conn, s, ib_link) -> list[tuple[int, Breach]]:
     active = active_invariants(conn)
     if active is None:
         # A halt table it cannot read is treated as halted: try to raise one so nothing trades
-        # blind (the executor refuses entries when it cannot read halts either).
+        # blind (the executor refuses entries when it cannot read halts either). Nothing was
+        # checked, so the pass fails and no heartbeat is written.
         log.error("the halts table cannot be read: treating the system as halted")
         try:
-            return [raise_halt(conn, s, Breach("halts_unreadable", L4, "the halts table cannot be read"), ib_link=ib_link)]
+            raise_halt(conn, s, Breach("halts_unreadable", L4, "the halts table cannot be read"), ib_link=ib_link)
         except psycopg.Error as exc:
             log.error("could not record the halt either: %s", str(exc).splitlines()[0])
-            return []
+        raise RuntimeError("the halts table cannot be read; nothing was checked")
     raised = []
     for breach in run_checks(conn, s):
         if breach.invariant in active:
             continue  # one halt per invariant until the operator resumes it
-        halt_id = raise_halt(conn, s, breach, ib_link=ib_link)
-        raised.append(halt_id)
+        raised.append((raise_halt(conn, s, breach, ib_link=ib_link), breach))
         active.add(breach.invariant)
-        if breach.level >= 3:
-            page(conn, s, halt_id, breach)
     enforce(conn, s, ib_link)
     return raised
 

@@ -5,8 +5,8 @@
 --   (cancelled, filled, rejected) is made live again, not only when an order is inserted;
 -- - brain_app updates only the columns of orders and accounts its brokers write: an order's
 --   terms and an account's L4 lock are not its to change, and it cannot delete an account;
--- - the watchdog's heartbeat, which the executor and ingress read before anything reaches a
---   broker, is the watchdog's alone to write.
+-- - brain_app cannot write the watchdog's heartbeat, which the executor and ingress read
+--   before anything reaches a broker.
 CREATE OR REPLACE FUNCTION refuse_opening_order_while_halted() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE

@@ -14,7 +14,7 @@ from brain.router.api_routes import AnthropicRoute, OpenAIRoute
 from brain.router.cli_routes import ClaudeCliRoute, CodexCliRoute
 from brain.router.prices import PriceTable
 from brain.router.router import Router
-from brain.router.routes import OfflineRoute
+from brain.router.routes import OfflineRoute, RouteError
 from brain.skills.parse import parse_skill
 from tests.conftest import REPO
 from brain.bench.model_server import ModelServer
@@ -238,3 +238,32 @@ async def test_a_non_finite_number_in_an_answer_is_invalid(pool, server, db):
     assert isinstance(failure, ModelFailure)
     assert [r[2] for r in ledger(db)] == ["invalid", "invalid"], "the answer, then its repair"
     assert "confidence: not a finite number" in failure.attempts[0]
+
+
+class _FailsThenHangs(OfflineRoute):
+    name = "claude_cli"
+    zero_cost = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def complete(self, skill, prompt):
+        self.calls += 1
+        if self.calls == 1:
+            raise RouteError("server", "down")
+        await asyncio.Event().wait()  # a call that never returns, until it is cancelled
+
+
+async def test_a_trial_cancelled_mid_call_lets_the_breaker_try_again(pool, db):
+    route = _FailsThenHangs()
+    router = make(pool, [route], breaker_threshold=1, breaker_cooldown_s=0.1)
+    assert isinstance(await call(router, INPUTS, None), ModelFailure)
+    assert router.breakers["claude_cli"].state == "open"
+    await asyncio.sleep(0.15)
+    trial = asyncio.ensure_future(router.call("regime", SKILL, INPUTS, None))
+    await asyncio.sleep(0.05)
+    assert route.calls == 2, "the half-open trial is in flight"
+    trial.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await trial
+    assert router.breakers["claude_cli"].allow(), "the abandoned trial no longer holds the breaker shut"

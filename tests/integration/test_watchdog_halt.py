@@ -42,3 +42,27 @@ def test_a_pass_that_fails_writes_no_heartbeat(db, tmp_path, monkeypatch):
     with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
         watchdog.check_once(conn, db.settings(tmp_path))
     assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'") == [(1,)]
+
+
+def test_the_heartbeat_does_not_wait_for_paging(db, tmp_path, monkeypatch):
+    """Pages retry for many seconds; a watchdog that has checked must not look dead meanwhile
+    (and `brain up` waits only so long for its first heartbeat)."""
+    _an_open_paper_book(db)
+    beat_when_paged = []
+
+    def page(conn, settings, halt_id, breach):
+        beat_when_paged.append(conn.execute(
+            "SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'").fetchone()[0])
+
+    monkeypatch.setattr(watchdog, "page", page)
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        raised = watchdog.check_once(conn, db.settings(tmp_path))
+    assert raised and beat_when_paged and all(n == 1 for n in beat_when_paged)
+
+
+def test_a_watchdog_that_cannot_read_the_halts_writes_no_heartbeat(db, tmp_path):
+    db.sql("REVOKE SELECT ON halts FROM brain_watchdog")
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        with pytest.raises(RuntimeError, match="cannot be read"):
+            watchdog.check_once(conn, db.settings(tmp_path))
+    assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'") == [(0,)]
