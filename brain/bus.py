@@ -61,14 +61,14 @@ STREAM_PER_WINDOW = 7
 WINDOW_GRACE_S = 0.003
 # What a lost connection or a restarting server raises; consumers wait and carry on.
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
-# The database going away, or in trouble for a while (disk or memory full, too many
-# connections): an ack is retried through these while its lease may still hold, rather than
-# leaving finished work to be redone.
-UNAVAILABLE = (OSError, asyncio.TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-               asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
-# What an ack's statements raise for one message's outputs (data the database refuses), as
-# distinct from the server's own trouble (no space, no memory, too many connections), which
-# must not be charged to messages: those wait for their lease like any database error.
+# What the database raises when it goes away or is in trouble for a while (a lost connection,
+# a server shutting down, disk or memory full, too many connections): never a message's fault.
+SERVER_TROUBLE = (asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                  asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError)
+# The same seen from the client (no route to the server, no answer in time): an ack is retried
+# through these while its lease may still hold, rather than leaving finished work to be redone.
+UNAVAILABLE = (OSError, asyncio.TimeoutError, *SERVER_TROUBLE)
+# What an ack's statements raise for one message's outputs: data the database refuses.
 REFUSED_DATA = (asyncpg.exceptions.DataError, asyncpg.exceptions.IntegrityConstraintViolationError)
 # How long a stop waits for an ack in flight, or for a last ack of finished work.
 STOP_GRACE_S = 2.0
@@ -80,7 +80,7 @@ class Reject(BrainError):
 
 class _OwnWritesFailed(BrainError):
     """A handler's own writes in its ack's transaction (HandlerResult.in_tx) raised: its
-    message's failure, whatever they raised, unless the connection itself was lost."""
+    message's failure, whatever they raised, short of SERVER_TROUBLE."""
 
 
 @dataclass(frozen=True)
@@ -697,9 +697,8 @@ class Bus:
             if in_tx is not None and held:
                 try:
                     rows += [_encode(o) for o in await in_tx(conn) or []]
-                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                        asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.InsufficientResourcesError):
-                    raise  # the database's doing (the connection lost, the disk full), not theirs
+                except SERVER_TROUBLE:
+                    raise  # the database's doing, not theirs
                 except Exception as exc:
                     raise _OwnWritesFailed(one_line(exc)) from exc
             await self._publish_rows(rows, conn=conn)

@@ -71,8 +71,7 @@ def main() -> int:
     quiet_ib_connection_logs()
     try:
         s = load()
-        url = role_url(s, "watchdog", start_embedded=False) if not s.database_url and not s.watchdog_database_url \
-            else role_url(s, "watchdog")
+        url = role_url(s, "watchdog", embedded="recorded")
     except BrainError as exc:
         print(f"watchdog: {exc}", file=sys.stderr)
         return 1

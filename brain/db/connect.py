@@ -32,7 +32,7 @@ async def connect_async(url: str) -> asyncpg.Connection:
 
 def connect_sync(settings: Settings, role: Role, autocommit: bool = True) -> psycopg.Connection:
     """A psycopg connection as the given role; a one-line DatabaseUnavailable when it fails."""
-    url = role_url(settings, role, create=False)
+    url = role_url(settings, role, embedded="exists")
     try:
         return psycopg.connect(psycopg_conninfo(url), autocommit=autocommit, connect_timeout=5)
     except psycopg.Error as exc:

@@ -16,6 +16,11 @@ from brain.db.embedded import cluster_exists, ensure_embedded_server, recorded_u
 from brain.errors import DatabaseUnavailable
 
 Role = Literal["admin", "app", "watchdog", "operator"]
+# With DATABASE_URL unset, how a process reaches the embedded server under BRAIN_HOME:
+# "start" it (creating it the first time: the brain, migrations), start it only if it
+# "exists" (brainctl: under a mistyped BRAIN_HOME it must not make a new one), or use the
+# URL the brain "recorded" without ever starting one (the watchdog).
+Embedded = Literal["start", "exists", "recorded"]
 ROLE_USERS = {"app": "brain_app", "watchdog": "brain_watchdog", "operator": "brain_operator"}
 
 
@@ -33,15 +38,13 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-def admin_url(settings: Settings, start_embedded: bool = True, create: bool = True) -> str:
-    """create=False: start an embedded server only where one was created before (brainctl
-    reads the brain's database; under a mistyped BRAIN_HOME it must not make a new one)."""
+def admin_url(settings: Settings, embedded: Embedded = "start") -> str:
     if settings.database_url:
         return settings.database_url
-    if start_embedded and not create and not cluster_exists(settings.home):
+    if embedded == "exists" and not cluster_exists(settings.home):
         raise DatabaseUnavailable(f"no database under {settings.home} (BRAIN_HOME): start the brain "
                                   "there first, or set DATABASE_URL")
-    if start_embedded:
+    if embedded != "recorded":
         return ensure_embedded_server(settings.home)
     url = recorded_url(settings.home)
     if url is None:
@@ -51,14 +54,14 @@ def admin_url(settings: Settings, start_embedded: bool = True, create: bool = Tr
     return url
 
 
-def role_url(settings: Settings, role: Role, start_embedded: bool = True, create: bool = True) -> str:
+def role_url(settings: Settings, role: Role, embedded: Embedded = "start") -> str:
     if role == "admin":
-        return admin_url(settings, start_embedded, create)
+        return admin_url(settings, embedded)
     explicit = getattr(settings, f"{role}_database_url")
     if explicit:
         return explicit
     password = os.environ.get(f"BRAIN_{role.upper()}_DB_PASSWORD")
-    return with_user(admin_url(settings, start_embedded, create), ROLE_USERS[role], password)
+    return with_user(admin_url(settings, embedded), ROLE_USERS[role], password)
 
 
 def psycopg_conninfo(url: str) -> str:
