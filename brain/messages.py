@@ -61,6 +61,15 @@ def validate(name: str, payload: BaseModel | dict[str, Any]) -> BaseModel:
         raise _invalid(name, exc) from None
 
 
+def to_json(name: str, payload: BaseModel | dict[str, Any]) -> str:
+    """The payload as stored: validated as its topic's model, then serialised. A payload
+    that already is that model goes straight to its serialiser: every publish comes here,
+    and on a single-commit publish its client CPU counts in full against the commit rate."""
+    if type(payload) is not model_for(name):
+        payload = validate(name, payload)
+    return payload.__pydantic_serializer__.to_json(payload).decode()  # model_dump_json(), one call less
+
+
 def validate_json(name: str, text: str | bytes) -> BaseModel:
     """A payload as stored (JSON text) as its topic's model: parsed and validated in one pass,
     which is what consumers do for every message they take."""

@@ -196,6 +196,23 @@ async def test_publish_validates_and_joins_the_callers_transaction(db, app_pool,
     assert db.sql("SELECT count(*) FROM agent_messages") == [(0,)]
 
 
+async def test_a_lost_publishing_connection_fails_one_publish_and_the_next_reconnects(db, app_pool, brain_home):
+    bus = make_bus(db, app_pool, brain_home)
+    try:
+        first = await bus.publish("test.ping", {"n": 1}, from_agent="test")  # a dict is validated, then stored
+        db.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'brain_app' AND pid <> "
+               "pg_backend_pid() AND query LIKE '%INSERT INTO agent_messages%'")
+        with pytest.raises((OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)):
+            for n in range(2, 50):  # until the client notices the connection is gone
+                await bus.publish("test.ping", Ping(n=n), from_agent="test")
+        again = await bus.publish("test.ping", Ping(n=99), from_agent="test")
+    finally:
+        await bus.stop()
+    assert again > first
+    assert db.sql("SELECT payload->>'n' FROM agent_messages WHERE id IN (%s, %s) ORDER BY id", (first, again)) == [
+        ("1",), ("99",)]
+
+
 async def test_replay_reads_back_a_time_window(db, app_pool, brain_home):
     bus = make_bus(db, app_pool, brain_home)
     for i in range(3):
