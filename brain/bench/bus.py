@@ -202,13 +202,20 @@ async def _batched(url: str, settings: Settings, batches: int, size: int) -> flo
         await pool.close()
 
 
-async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, rounds: int = 3,
+def _per_round(rates: list[float], ceilings: list[float]) -> list[float]:
+    """Each round's rate against that round's own ceiling, timed seconds apart."""
+    return [r / c for r, c in zip(rates, ceilings)]
+
+
+async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, rounds: int = 5,
                         progress: Callable[[str], None] = lambda _m: None) -> dict:
     url = psycopg_conninfo(with_user(admin_db_url, "brain_app"))
     admin = psycopg_conninfo(admin_db_url)
     quick = settings.model_copy(update={"bus_poll_interval_s": 1.0})
-    # Commit speed on a shared disk drifts by tens of percent within a minute, so the
-    # ceiling and the bus are measured in alternating rounds and compared by their medians.
+    # Commit speed on a shared disk drifts by tens of percent within a minute, so each round
+    # times the ceiling and the bus back to back, and every figure against the ceiling is the
+    # median over the rounds of that round's own ratio (the rates are medians too; their
+    # quotient wanders more, as a fast ceiling of one round meets a slow bus of another).
     in_batches = max(20, n // 100)  # of 100 messages each
     await _subscribe_solo(url)
     ceilings, unflushed, e2es, alones, batched_runs = [], [], [], [], []
@@ -223,35 +230,35 @@ async def run_bus_bench(admin_db_url: str, settings: Settings, n: int = 3000, ro
         alones.append(await _producer_alone(url, n))
         progress(f"round {r}/{rounds}: batched publish, {in_batches * 100} messages, 100 per transaction")
         batched_runs.append(await _batched(url, quick, batches=in_batches, size=100))
-    ceiling = statistics.median(c.per_s for c in ceilings)
-    ceiling_unflushed = statistics.median(u.per_s for u in unflushed)
-    e2e = statistics.median(e.per_s for e in e2es)
-    alone = statistics.median(a.per_s for a in alones)
-    batched = statistics.median(batched_runs)
+    ceiling_rates = [c.per_s for c in ceilings]
+    ratios = _per_round([e.per_s for e in e2es], ceiling_rates)
+    median = statistics.median
     progress("latency: publish-to-handler at 500 msg/s for 4 s")
     paced = await _through_the_bus(url, quick, 2000, rate=500)
     warm = paced.sink.latencies_ms[200:]  # the first tenth warms caches and connections
     p50, p99 = statistics.median(warm), _percentile(warm, 0.99)
     return {
-        "msgs_per_s": round(e2e, 1),
-        "ceiling_per_s": round(ceiling, 1),
-        "ratio": round(e2e / ceiling, 3),
+        "msgs_per_s": round(median(e.per_s for e in e2es), 1),
+        "ceiling_per_s": round(median(ceiling_rates), 1),
+        "ratio": round(median(ratios), 3),
         "p50_ms": round(p50, 3),
         "p99_ms": round(p99, 3),
-        "batched_per_s": round(batched, 1),
-        "batched_vs_ceiling": round(batched / ceiling, 2),
-        "producer_alone_per_s": round(alone, 1),
-        "producer_alone_ratio": round(alone / ceiling, 3),
-        "ceiling_unflushed_per_s": round(ceiling_unflushed, 1),
-        "flush_share": round(1 - ceiling / ceiling_unflushed, 3),
+        "batched_per_s": round(median(batched_runs), 1),
+        "batched_vs_ceiling": round(median(_per_round(batched_runs, ceiling_rates)), 2),
+        "producer_alone_per_s": round(median(a.per_s for a in alones), 1),
+        "producer_alone_ratio": round(median(_per_round([a.per_s for a in alones], ceiling_rates)), 3),
+        "ceiling_unflushed_per_s": round(median(u.per_s for u in unflushed), 1),
+        "flush_share": round(median(1 - r for r in _per_round(ceiling_rates, [u.per_s for u in unflushed])), 3),
         # Medians over the rounds, in CPU microseconds per commit or message.
-        "ceiling_client_cpu_us": round(statistics.median(c.cpu_us for c in ceilings), 1),
-        "producer_cpu_us": round(statistics.median(e.producer_cpu_us for e in e2es), 1),
-        "consumer_cpu_us": round(statistics.median(e.consumer_cpu_us for e in e2es), 1),
-        "producer_alone_cpu_us": round(statistics.median(a.cpu_us for a in alones), 1),
+        "ceiling_client_cpu_us": round(median(c.cpu_us for c in ceilings), 1),
+        "producer_cpu_us": round(median(e.producer_cpu_us for e in e2es), 1),
+        "consumer_cpu_us": round(median(e.consumer_cpu_us for e in e2es), 1),
+        "producer_alone_cpu_us": round(median(a.cpu_us for a in alones), 1),
         "messages": n,
         "rounds": rounds,
-        "ceiling_rounds": [round(c.per_s, 1) for c in ceilings],
+        "ratio_rounds": [round(r, 3) for r in ratios],
+        "ceiling_rounds": [round(c, 1) for c in ceiling_rates],
+        "ceiling_unflushed_rounds": [round(u.per_s, 1) for u in unflushed],
         "msgs_per_s_rounds": [round(e.per_s, 1) for e in e2es],
         "producer_alone_rounds": [round(a.per_s, 1) for a in alones],
         "batched_rounds": [round(b, 1) for b in batched_runs],

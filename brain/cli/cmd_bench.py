@@ -11,6 +11,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", choices=BENCHES, help="what to measure")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     parser.add_argument("-n", type=int, default=3000, help="bus: messages per throughput run (default 3000)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="bus: rounds of every run, compared by their medians (default 5)")
     parser.add_argument("--injections", type=int, default=20, help="watchdog: breaches to inject (default 20)")
 
 
@@ -24,6 +26,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 200:
         print("brain: -n must be at least 200", file=sys.stderr)
+        return 2
+    if args.rounds < 3:
+        print("brain: --rounds must be at least 3 (figures are medians over the rounds)", file=sys.stderr)
         return 2
 
     def progress(message: str) -> None:
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         with scratch_database(admin_url(cfg), "brain_bench") as url:
             from brain.bench.bus import run_bus_bench
 
-            figures = aio.run(run_bus_bench(url, cfg, n=args.n, progress=progress))
+            figures = aio.run(run_bus_bench(url, cfg, n=args.n, rounds=args.rounds, progress=progress))
     if args.json:
         print_json(figures)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -19,22 +20,34 @@ def brain(db, home, *args: str, timeout: float = 300) -> subprocess.CompletedPro
 def test_bench_bus_prints_every_figure_and_leaves_no_database_behind(db, brain_home):
     databases = "SELECT count(*) FROM pg_database WHERE datname LIKE 'brain_bench%'"
     before = db.sql(databases)
-    out = brain(db, brain_home, "bench", "bus", "-n", "200", "--json")
+    out = brain(db, brain_home, "bench", "bus", "-n", "200", "--rounds", "3", "--json")
     assert out.returncode == 0, out.stderr
     figures = json.loads(out.stdout)
     assert figures["messages"] == 200 and figures["rounds"] == 3
-    assert len(figures["msgs_per_s_rounds"]) == len(figures["ceiling_rounds"]) == 3
-    assert len(figures["producer_alone_rounds"]) == len(figures["batched_rounds"]) == 3
+    rounds = {key: figures[key] for key in ("ratio_rounds", "ceiling_rounds", "ceiling_unflushed_rounds",
+                                             "msgs_per_s_rounds", "producer_alone_rounds", "batched_rounds")}
+    assert all(len(values) == 3 for values in rounds.values()), rounds
     for key in ("msgs_per_s", "ceiling_per_s", "batched_per_s", "p50_ms", "p99_ms", "producer_alone_per_s",
                 "ceiling_unflushed_per_s", "ceiling_client_cpu_us", "producer_cpu_us", "consumer_cpu_us",
                 "producer_alone_cpu_us"):
         assert figures[key] > 0, key
-    # Derived figures follow from the printed ones (within their rounding to 3 places).
-    assert figures["ratio"] == pytest.approx(figures["msgs_per_s"] / figures["ceiling_per_s"], abs=1e-3)
-    assert figures["producer_alone_ratio"] == pytest.approx(
-        figures["producer_alone_per_s"] / figures["ceiling_per_s"], abs=1e-3)
+    # Rates are medians over the rounds; a figure against the ceiling is the median of each
+    # round's own ratio (within the rounding of the printed rates).
+    ceilings = figures["ceiling_rounds"]
+
+    def per_round(key: str) -> float:
+        return statistics.median(r / c for r, c in zip(figures[key], ceilings))
+
+    assert figures["msgs_per_s"] == statistics.median(figures["msgs_per_s_rounds"])
+    assert figures["ceiling_per_s"] == statistics.median(ceilings)
+    assert figures["ratio_rounds"] == pytest.approx([m / c for m, c in zip(figures["msgs_per_s_rounds"], ceilings)],
+                                                    abs=1e-3)
+    assert figures["ratio"] == pytest.approx(per_round("msgs_per_s_rounds"), abs=1e-3)
+    assert figures["ratio"] == statistics.median(figures["ratio_rounds"])
+    assert figures["producer_alone_ratio"] == pytest.approx(per_round("producer_alone_rounds"), abs=1e-3)
+    assert figures["batched_vs_ceiling"] == pytest.approx(per_round("batched_rounds"), abs=1e-2)
     assert figures["flush_share"] == pytest.approx(
-        1 - figures["ceiling_per_s"] / figures["ceiling_unflushed_per_s"], abs=1e-3)
+        statistics.median(1 - c / u for c, u in zip(ceilings, figures["ceiling_unflushed_rounds"])), abs=1e-3)
     assert figures["p50_ms"] <= figures["p99_ms"]
     # Only this run's messages were timed: one left behind by an earlier run would show
     # a latency of the whole time since it was sent.
@@ -49,3 +62,6 @@ def test_bench_bus_refuses_a_run_too_short_to_measure(db, brain_home):
     out = brain(db, brain_home, "bench", "bus", "-n", "10", timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip() == "brain: -n must be at least 200"
+    out = brain(db, brain_home, "bench", "bus", "--rounds", "2", timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "brain: --rounds must be at least 3 (figures are medians over the rounds)"
