@@ -15,6 +15,10 @@ import time
 log = logging.getLogger("watchdog")
 
 FLATTEN_PREFIX = "flatten-"
+# How long after a flatten order filled IB's position report may still show the position it
+# closed. Trusting the report meanwhile would send a second closing order, which opens the
+# position again the other way.
+FLATTEN_SETTLE_S = 10.0
 
 
 def _is_flatten(trade) -> bool:
@@ -36,6 +40,7 @@ class IBLink:
         self.ib = ib
         self.host, self.port, self.client_id, self.account = host, port, client_id, account
         self.last_error: str | None = None
+        self._flattens: dict[str, tuple[object, float]] = {}  # symbol -> (its last flatten Trade, sent at)
 
     def ensure(self) -> bool:
         """Connected, or one attempt to connect now; never raises."""
@@ -87,10 +92,19 @@ class IBLink:
         contract.exchange = contract.exchange or "SMART"
         ref = f"{FLATTEN_PREFIX}{contract.symbol}-{int(time.time() * 1000)}"
         side = "SELL" if position > 0 else "BUY"
-        self.ib.placeOrder(contract, MarketOrder(side, abs(position), orderRef=ref, tif="DAY"))
+        trade = self.ib.placeOrder(contract, MarketOrder(side, abs(position), orderRef=ref, tif="DAY"))
+        self._flattens[contract.symbol] = (trade, time.monotonic())
         return {"symbol": contract.symbol, "qty": position, "client_order_id": ref, "side": side.lower()}
 
+    def _settling(self, symbol: str) -> bool:
+        """This link's last flatten of symbol filled so lately that the report may lag it."""
+        trade, sent = self._flattens.get(symbol, (None, float("-inf")))
+        return (trade is not None and trade.orderStatus.status == "Filled"
+                and time.monotonic() - sent < FLATTEN_SETTLE_S)
+
     def unflattened(self) -> list:
-        """Positions still open with no flatten order working for them."""
+        """Positions still open with no flatten order working for them, nor one filled too
+        lately for the position report to show."""
         working = {t.contract.symbol for t in self.ib.reqAllOpenOrders() if _is_flatten(t)}
-        return [p for p in self._positions() if p.contract.symbol not in working]
+        return [p for p in self._positions()
+                if p.contract.symbol not in working and not self._settling(p.contract.symbol)]

@@ -47,6 +47,7 @@ class FakeIB:
         self._trades: list[Trade] = []
         self._fills: list[Fill] = []
         self._positions: dict[str, list] = {}   # symbol -> [contract, qty, avg cost]
+        self._reported: dict[str, list] | None = None  # what reqPositions shows while it lags
         self._exec_ids = itertools.count(1)
         self.history: dict[str, list[BarData]] = {}
         self.streams: dict[str, RealTimeBarList] = {}
@@ -201,11 +202,19 @@ class FakeIB:
     async def reqExecutionsAsync(self, execFilter=None) -> list[Fill]:
         return list(self._fills)
 
+    def lag_positions(self) -> None:
+        """IB's position report falls behind: it shows what was held now until catch_up()."""
+        self._reported = {s: list(row) for s, row in self._positions.items()}
+
+    def catch_up(self) -> None:
+        self._reported = None
+
     def _position_rows(self) -> list[Position]:
         # IB reports positions with the contract's primary listing, not SMART.
+        held = self._positions if self._reported is None else self._reported
         return [Position(ACCOUNT, Contract(secType="STK", symbol=s, currency="USD", conId=c.conId,
                                            exchange=c.primaryExchange or "NASDAQ"), q, avg)
-                for s, (c, q, avg) in self._positions.items()]
+                for s, (c, q, avg) in held.items()]
 
     async def reqPositionsAsync(self) -> list[Position]:
         return self._position_rows()

@@ -88,3 +88,36 @@ def test_a_gateway_down_at_l4_is_flattened_when_it_answers(conn, settings, book,
     done = enforce(conn, settings, link)
     assert any("sent market orders to close AAPL" in line for line in done)
     assert statuses(book)["e1-stop"] == "Cancelled"
+
+
+def flatten_orders(fake) -> list:
+    return [o for _, o in fake.placed if (o.orderRef or "").startswith("flatten-")]
+
+
+def test_a_filled_flatten_the_position_report_still_shows_is_not_sent_again(conn, settings, book, db, monkeypatch):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    book.lag_positions()  # IB has filled the flatten; its position report does not show it yet
+    book.execute(first.orderRef, 149.0)
+    assert enforce(conn, settings, link) == []
+    assert flatten_orders(book) == [first], "a second SELL 10 would have left the account short 10 AAPL"
+    book.catch_up()
+    assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first]
+    # A position shown once the fill has had time to appear is believed.
+    book.hold("AAPL", 10, 150.0)
+    monkeypatch.setattr("watchdog_proc.ib_link.FLATTEN_SETTLE_S", 0.0)
+    done = enforce(conn, settings, link)
+    assert any("sent market orders to close AAPL" in line for line in done)
+    assert len(flatten_orders(book)) == 2
+
+
+def test_a_flatten_ib_cancelled_is_sent_again_at_once(conn, settings, book, db):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    book.cancelOrder(first)  # IB rejected or cancelled it: nothing is closing the position
+    done = enforce(conn, settings, link)
+    assert any("sent market orders to close AAPL" in line for line in done)
+    [_, second] = flatten_orders(book)
+    assert (second.action, second.totalQuantity) == ("SELL", 10)
