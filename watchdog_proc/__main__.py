@@ -14,6 +14,7 @@ from brain.config import settings as load
 from brain.db.urls import psycopg_conninfo, role_url
 from brain.errors import BrainError, one_line
 from brain.heartbeat import beat_sync
+from watchdog_proc import lease
 from watchdog_proc.actions import enforce, page, raise_halt
 from watchdog_proc.checks import L4, Breach, Q as CHECKS, run_checks
 
@@ -89,13 +90,23 @@ def main() -> int:
         from watchdog_proc.ib_link import IBLink
 
         ib_link = IBLink(s.ib_host, s.ib_port, s.ib_watchdog_client_id, s.ib_account)
+    me, lease_s = lease.identity(), lease.lease_s(s.watchdog_interval_s)
+    standing_by_for = None  # the instance whose lease keeps this watchdog standing by
     conn = None
     while not stop:
         started = time.monotonic()
         try:
             if conn is None or conn.closed:
                 conn = psycopg.connect(psycopg_conninfo(url), autocommit=True, connect_timeout=5)
-            check_once(conn, s, ib_link)
+            if lease.hold(conn, me, lease_s):
+                if standing_by_for is not None:
+                    log.warning("taking over the watch (the other watchdog's lease ran out or was given up)")
+                    standing_by_for = None
+                check_once(conn, s, ib_link)
+            else:
+                if standing_by_for is None and ib_link is not None:
+                    ib_link.disconnect()  # the acting watchdog connects with the same client id
+                standing_by_for = _stand_by(conn, standing_by_for, lease_s)
         except psycopg.OperationalError as exc:
             log.error("database unreachable: %s", one_line(exc))
             conn = None
@@ -108,8 +119,21 @@ def main() -> int:
             conn = None
         time.sleep(max(0.0, s.watchdog_interval_s - (time.monotonic() - started)))
     if conn is not None:
+        try:
+            lease.give_up(conn, me)  # a watchdog standing by takes over at once
+        except psycopg.Error:
+            pass
         conn.close()
     return 0
+
+
+def _stand_by(conn, standing_by_for: str | None, lease_s: float) -> str | None:
+    """Another watchdog holds the watch: say so once per holder. Returns its instance."""
+    other, age = lease.holder(conn) or ({}, 0.0)
+    if other.get("instance") != standing_by_for:
+        log.warning("standing by: the watchdog pid %s on %s holds the watch (renewed %.1fs ago); this one takes "
+                    "over if %.0fs pass without a renewal", other.get("pid"), other.get("host"), age, lease_s)
+    return other.get("instance")
 
 
 if __name__ == "__main__":

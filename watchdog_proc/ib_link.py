@@ -58,6 +58,10 @@ class IBLink:
         self.last_error = None
         return True
 
+    def disconnect(self) -> None:
+        if self.ib.isConnected():
+            self.ib.disconnect()
+
     def state(self) -> str:
         return "connected" if self.ib.isConnected() else f"down: {self.last_error or 'not connected'}"
 

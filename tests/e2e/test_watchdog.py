@@ -139,3 +139,55 @@ def test_resume_refuses_while_the_invariant_still_breaks(db, home):
     assert db.sql("SELECT forced FROM halts") == [(True,)]
     no_tty = brainctl(db, home, "halt", "--level", "2", "--reason", "")
     assert no_tty.returncode == 1 and "--reason must say why" in no_tty.stderr
+
+
+def watchdog_pid(db):
+    rows = db.sql("SELECT (value->>'pid')::int FROM app_state WHERE key = 'heartbeat:watchdog' "
+                  "AND updated_at > clock_timestamp() - interval '1 second'")
+    return rows[0][0] if rows else None
+
+
+def test_a_second_watchdog_stands_by_and_takes_the_watch_when_the_first_dies(db, home, tmp_path):
+    seed_account(db)
+    db.sql("INSERT INTO positions (symbol, qty, avg_price, opened_at) VALUES ('IBM', 5, 200, now())", role="app")
+    first = start_watchdog(db, home, heartbeat_stale_s=30)
+    second_home = tmp_path / "second"
+    second = None
+    try:
+        wait_for(lambda: watchdog_pid(db) == first.pid, timeout=10)
+        second = start_watchdog(db, second_home, heartbeat_stale_s=30)
+        wait_for(lambda: b"standing by: the watchdog pid %d" % first.pid in (second_home / "watchdog.log").read_bytes(),
+                 timeout=10)
+        for _ in range(10):  # the second neither beats nor acts
+            assert watchdog_pid(db) == first.pid
+            time.sleep(0.2)
+        assert [h[2] for h in active_halts(db)] == ["position_without_stop"]
+        first.kill()  # no clean stop: the lease has to run out
+        first.wait()
+        died = time.monotonic()
+        wait_for(lambda: watchdog_pid(db) == second.pid, timeout=20)
+        assert time.monotonic() - died < 10 + 3, "taken over within the lease (10 s) and a pass"
+        assert b"taking over the watch" in (second_home / "watchdog.log").read_bytes()
+        assert [h[2] for h in active_halts(db)] == ["position_without_stop"], "the halt is not raised again"
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+
+
+def test_a_watchdog_that_stops_cleanly_hands_the_watch_over_at_once(db, home, tmp_path):
+    seed_account(db)
+    first = start_watchdog(db, home, heartbeat_stale_s=30)
+    second = None
+    try:
+        wait_for(lambda: watchdog_pid(db) == first.pid, timeout=10)
+        second = start_watchdog(db, tmp_path / "second", heartbeat_stale_s=30)
+        wait_for(lambda: b"standing by" in (tmp_path / "second" / "watchdog.log").read_bytes(), timeout=10)
+        stop(first)
+        stopped = time.monotonic()
+        wait_for(lambda: watchdog_pid(db) == second.pid, timeout=10)
+        assert time.monotonic() - stopped < 3, "a lease given up is taken at the next pass"
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)

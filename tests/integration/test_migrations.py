@@ -156,3 +156,13 @@ def test_only_the_watchdog_writes_its_heartbeat(db):
     db.sql("UPDATE app_state SET updated_at = clock_timestamp() WHERE key = 'heartbeat:watchdog'", role="app")
     assert db.sql(watchdog_beat) == before, "the brain's update of the watchdog's heartbeat touched nothing"
     assert db.sql("SELECT count(*) FROM app_state WHERE key LIKE 'heartbeat:%'", role="app") == [(2,)]
+
+
+def test_only_the_watchdog_writes_its_lease(db):
+    take = """INSERT INTO app_state (key, value, updated_at) VALUES ('watchdog:lease', %s, clock_timestamp())
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"""
+    db.sql(take, ('{"instance": "w"}',), role="watchdog")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        db.sql(take, ('{"instance": "brain"}',), role="app")
+    db.sql("UPDATE app_state SET value = '{\"instance\": \"brain\"}' WHERE key = 'watchdog:lease'", role="app")
+    assert db.sql("SELECT value->>'instance' FROM app_state WHERE key = 'watchdog:lease'") == [("w",)]

@@ -121,3 +121,11 @@ def test_a_flatten_ib_cancelled_is_sent_again_at_once(conn, settings, book, db):
     assert any("sent market orders to close AAPL" in line for line in done)
     [_, second] = flatten_orders(book)
     assert (second.action, second.totalQuantity) == ("SELL", 10)
+
+
+def test_a_watchdog_standing_by_lets_go_of_its_ib_connection(book):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    assert link.ensure() and book.isConnected()
+    link.disconnect()  # the acting watchdog connects with the same client id, and IB drops the older
+    assert not book.isConnected() and link.state().startswith("down")
+    link.disconnect()  # and again, harmlessly

@@ -1,0 +1,55 @@
+"""One acting watchdog per database; any other stands by.
+
+Two watchdogs acting at once (a second one started by hand, by systemd beside compose) would
+each raise the same halt and, with IB, connect with the same client id, which IB answers by
+dropping the older connection. So each pass starts by renewing a lease, the `watchdog:lease`
+row of app_state (which brain_app cannot write). A watchdog that finds another's lease
+renewed within lease_s() stands by: it checks nothing, acts on nothing and writes no
+heartbeat. It takes over once the lease has gone that long unrenewed (its holder died or
+hangs), or at once when its holder stops cleanly and gives the lease up.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+
+KEY = "watchdog:lease"
+HOLD = """
+INSERT INTO app_state (key, value, updated_at) VALUES (%(key)s, %(me)s::jsonb, clock_timestamp())
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+ WHERE app_state.value->>'instance' = excluded.value->>'instance'
+    OR app_state.updated_at < clock_timestamp() - make_interval(secs => %(ttl)s)
+RETURNING 1
+"""
+HOLDER = """SELECT value, extract(epoch FROM clock_timestamp() - updated_at)::float8
+              FROM app_state WHERE key = %(key)s"""
+# Dated far back, the lease is free for the next claim.
+GIVE_UP = """UPDATE app_state SET updated_at = '-infinity'
+              WHERE key = %(key)s AND value->>'instance' = %(instance)s"""
+
+
+def lease_s(interval_s: float) -> float:
+    """How long a lease holds unrenewed: several passes, so that one slow pass (a broker that
+    takes its time to answer) does not hand the watch over while its holder still acts."""
+    return max(10.0, 5 * interval_s)
+
+
+def identity() -> dict:
+    return {"instance": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def hold(conn, me: dict, ttl_s: float) -> bool:
+    """Take or renew the lease; False while another watchdog holds it."""
+    return conn.execute(HOLD, {"key": KEY, "me": json.dumps(me), "ttl": ttl_s}).fetchone() is not None
+
+
+def holder(conn) -> tuple[dict, float] | None:
+    """The lease's holder and how many seconds ago it renewed it."""
+    row = conn.execute(HOLDER, {"key": KEY}).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def give_up(conn, me: dict) -> None:
+    conn.execute(GIVE_UP, {"key": KEY, "instance": me["instance"]})
