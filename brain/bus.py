@@ -8,9 +8,10 @@ consumers once per window rather than once per message (see Bus._publish_alone).
 A consumer's claim takes a batch under a lease: first deliveries that already wait (FOR
 UPDATE SKIP LOCKED), then every message on its topics that committed since its last look (by
 snapshot visibility, so late commits are never skipped), leased as their deliveries are
-inserted. It runs its handler outside any transaction, then in ONE transaction marks the
-deliveries it still holds done and writes their output messages.
-A crash lets the lease run out; the next reclaim (on each worker's slow poll) puts the work
+inserted. It runs its handler outside any transaction, renewing the lease while the handler
+runs (up to bus_handler_max_s), then in ONE transaction marks the deliveries it still holds
+done and writes their output messages.
+A crash or a hang lets the lease run out; the next reclaim (on each worker's slow poll) puts the work
 back and it is redone; outputs are written only by the ack, so they exist exactly once.
 A handler's outputs are checked against their topics when it returns, and an ack whose own
 writes fail is the message's failure, retried like a handler's error: one bad message never
@@ -537,17 +538,42 @@ class Bus:
 
     async def _handle_and_ack(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID) -> None:
         try:
+            renewing = self._keep_leases(c, owner, [row["message_id"]])
             try:
                 outcome = await self._handle(c, row, owner)
             except asyncio.CancelledError:
                 await self._release(c, owner, [row["message_id"]], started=True)
                 raise
+            finally:
+                renewing.cancel()
             if outcome is not None:
                 delivery, result, rows = outcome
                 await _finish(self._ack_or_fail(c, owner, [(delivery, rows)], result.in_tx, result.durable))
         except DB_ERRORS as exc:
             log.warning("consumer %s: could not finish message %s (%s); it is redone after its lease",
                         c.name, row["message_id"], one_line(exc))
+
+    def _keep_leases(self, c: _Consumer, owner: uuid.UUID, message_ids: list[int]) -> asyncio.Task:
+        """Renew the leases on these messages every third of a lease while their handlers run
+        (cancel the task when they are done): a model call may outlast a lease, and work whose
+        lease runs out is taken back and redone, paid for twice. Up to bus_handler_max_s:
+        a handler still running then is taken for hung, and its lease left to run out."""
+        async def renew() -> None:
+            assert self._consumer_pool is not None
+            give_up_at = time.monotonic() + self.settings.bus_handler_max_s
+            while True:
+                await asyncio.sleep(c.lease_s / 3)
+                if time.monotonic() >= give_up_at:
+                    log.warning("consumer %s: handlers of messages %s still running after %.0fs; their leases are "
+                                "no longer renewed, and the work is redone", c.name, message_ids,
+                                self.settings.bus_handler_max_s)
+                    return
+                try:
+                    await self._consumer_pool.execute(Q["renew"], message_ids, owner, c.name, c.lease_s)
+                except DB_ERRORS as exc:  # the next renewal tries again; the lease has two more thirds
+                    log.warning("consumer %s: could not renew leases (%s)", c.name, one_line(exc))
+
+        return asyncio.ensure_future(renew())
 
     async def _reclaim_if_due(self, c: _Consumer, due: float) -> float:
         """On the slow poll: put work whose lease ran out back to pending (a claim does not
@@ -578,8 +604,11 @@ class Bus:
         at once when they carry writes of their own)."""
         assert self._consumer_pool is not None
         rows = await self._consumer_pool.fetch(Q["claim"], c.name, c.batch, owner, c.lease_s)
+        if not rows:
+            return 0
         unfinished = list(rows)  # a message leaves it once its handler has returned
         running = None  # the message whose handler runs now
+        renewing = self._keep_leases(c, owner, [r["message_id"] for r in rows])
         try:
             while unfinished and not self._stopping.is_set():
                 row = running = unfinished[0]
@@ -594,6 +623,7 @@ class Bus:
                 else:
                     unacked.append((delivery, out))
         finally:
+            renewing.cancel()
             # Stopping mid-batch: hand back what was not finished, for the next start to
             # take at once rather than after the lease.
             if running is not None:

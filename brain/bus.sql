@@ -95,6 +95,11 @@ WITH acked AS (
 )
 SELECT array(SELECT message_id FROM acked) AS held, (SELECT n FROM woken) AS woken
 
+-- name: renew
+-- Handlers still at work keep their leases: extend what this worker still holds.
+UPDATE agent_deliveries SET lease_until = clock_timestamp() + make_interval(secs => $4)
+ WHERE consumer = $3 AND message_id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'working'
+
 -- name: retry
 -- A failed attempt: back off, or dead-letter once attempts are used up (or at once).
 UPDATE agent_deliveries

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
 
     # --- bus -----------------------------------------------------------------------
     bus_lease_s: float = Field(default=30.0, gt=0)
+    # A handler at work keeps its lease renewed (a model call can outlast a lease) for up to
+    # this long; one still running then is taken for hung, and its message is redone.
+    bus_handler_max_s: float = Field(default=1800.0, gt=0)
     bus_max_attempts: int = Field(default=5, ge=1)
     bus_backoff_base_s: float = Field(default=0.5, gt=0)
     bus_backoff_max_s: float = Field(default=60.0, gt=0)

@@ -227,8 +227,9 @@ async def test_replay_reads_back_a_time_window(db, app_pool, brain_home):
 
 
 async def test_a_lease_that_keeps_running_out_is_redone_then_dead_lettered(db, app_pool, brain_home):
-    """A worker that hangs past its lease: another claim redoes the message; one that has hung
-    on every attempt is dead-lettered instead of looping forever."""
+    """A handler that hangs (past bus_handler_max_s, when its lease stops being renewed):
+    another claim redoes the message; one that has hung on every attempt is dead-lettered
+    instead of looping forever."""
     handled: list[int] = []
     release = asyncio.Event()
 
@@ -238,7 +239,7 @@ async def test_a_lease_that_keeps_running_out_is_redone_then_dead_lettered(db, a
             await release.wait()  # hangs well past its lease
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="worker")]
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2, bus_handler_max_s=0.3)
     bus.consumer("hangs", ["test.ping"], handler, batch=1, concurrency=3, lease_s=0.4)
     await bus.start()
     try:
@@ -494,3 +495,42 @@ async def test_a_handler_cancelled_from_within_fails_and_the_consumer_lives_on(d
         await bus.stop()
     [(attempts, error)] = db.sql("SELECT attempts, last_error FROM agent_deliveries WHERE state = 'dead'")
     assert attempts == 2 and "cancelled from within" in error
+
+
+async def _slow_run(db, app_pool, brain_home, concurrency: int, hold_s: float, **settings) -> list[int]:
+    """One message to a handler that takes hold_s against a 1 s lease; with concurrency 1 a
+    second process's worker of the same consumer is there to take back an expired lease."""
+    calls: list[int] = []
+
+    async def slow(d):
+        calls.append(d.payload.n)
+        await asyncio.sleep(hold_s)
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="slow"), from_agent="slow")]
+
+    buses = [make_bus(db, app_pool, brain_home, bus_lease_s=1.0, **settings)
+             for _ in range(2 if concurrency == 1 else 1)]
+    for bus in buses:
+        bus.consumer("slow", ["test.ping"], slow, batch=1, concurrency=concurrency)
+        await bus.start()
+    try:
+        await buses[0].publish("test.ping", Ping(n=7), from_agent="test")
+        await wait_until(lambda: _done(db, 1), timeout=15)
+        await asyncio.sleep(1.5)  # a second run, had one started, would show now
+    finally:
+        for bus in buses:
+            await bus.stop()
+    return calls
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+async def test_a_handler_that_outlasts_its_lease_keeps_it_and_runs_once(db, app_pool, brain_home, concurrency):
+    calls = await _slow_run(db, app_pool, brain_home, concurrency, hold_s=2.5)
+    assert calls == [7], "a model call longer than the lease is neither taken back nor paid for twice"
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong'") == [(1,)]
+
+
+async def test_a_handler_past_the_longest_a_handler_may_run_loses_its_lease(db, app_pool, brain_home, caplog):
+    calls = await _slow_run(db, app_pool, brain_home, 2, hold_s=3.0, bus_handler_max_s=1.2)
+    assert calls[:2] == [7, 7], "taken for hung: its lease ran out and the message was redone"
+    assert "no longer renewed" in caplog.text
+    assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong'") == [(1,)], "outputs exactly once"
