@@ -138,6 +138,15 @@ Handler = Callable[[Delivery], Awaitable["list[Outgoing] | HandlerResult | None"
 
 
 @dataclass
+class _Renewal:
+    """Leases a worker keeps renewed while its handlers run (Bus._keep_leases)."""
+
+    message_ids: list[int]
+    handler_started: float = field(default_factory=time.monotonic)  # when the running handler began
+    task: asyncio.Task | None = None
+
+
+@dataclass
 class _Consumer:
     name: str
     topics: tuple[str, ...]
@@ -270,7 +279,7 @@ class Bus:
             try:  # _fetch_alone, inlined
                 row = await (pc.fetchrow(PUBLISH_QUIET, *args) if wake is None else pc.fetchrow(PUBLISH, *args, wake))
             except CONNECTION_LOST:
-                self._drop_publisher()
+                self._drop_publisher(pc)
                 raise
             returned = time.monotonic()
             w.round_trip += 0.2 * (returned - sent - w.round_trip)
@@ -308,7 +317,7 @@ class Bus:
         try:
             return await pc.fetchrow(query, *args)
         except CONNECTION_LOST:
-            self._drop_publisher()
+            self._drop_publisher(pc)
             raise
 
     async def _publisher(self) -> asyncpg.Connection:
@@ -316,9 +325,10 @@ class Bus:
             self._publish_conn = await asyncpg.connect(psycopg_conninfo(self._url))
         return self._publish_conn
 
-    def _drop_publisher(self) -> None:
-        self._publish_conn.terminate()
-        self._publish_conn = None
+    def _drop_publisher(self, conn: asyncpg.Connection) -> None:
+        conn.terminate()
+        if self._publish_conn is conn:  # stop() may have closed and dropped it meanwhile
+            self._publish_conn = None
 
     # ------------------------------------------------------------------ consuming
     def consumer(self, name: str, topics: Iterable[str], handler: Handler, *, batch: int | None = None,
@@ -538,14 +548,14 @@ class Bus:
 
     async def _handle_and_ack(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID) -> None:
         try:
-            renewing = self._keep_leases(c, owner, [row["message_id"]])
+            renewal = self._keep_leases(c, owner, [row["message_id"]])
             try:
                 outcome = await self._handle(c, row, owner)
             except asyncio.CancelledError:
                 await self._release(c, owner, [row["message_id"]], started=True)
                 raise
             finally:
-                renewing.cancel()
+                renewal.task.cancel()
             if outcome is not None:
                 delivery, result, rows = outcome
                 await _finish(self._ack_or_fail(c, owner, [(delivery, rows)], result.in_tx, result.durable))
@@ -553,27 +563,30 @@ class Bus:
             log.warning("consumer %s: could not finish message %s (%s); it is redone after its lease",
                         c.name, row["message_id"], one_line(exc))
 
-    def _keep_leases(self, c: _Consumer, owner: uuid.UUID, message_ids: list[int]) -> asyncio.Task:
-        """Renew the leases on these messages every third of a lease while their handlers run
-        (cancel the task when they are done): a model call may outlast a lease, and work whose
-        lease runs out is taken back and redone, paid for twice. Up to bus_handler_max_s:
-        a handler still running then is taken for hung, and its lease left to run out."""
+    def _keep_leases(self, c: _Consumer, owner: uuid.UUID, message_ids: list[int]) -> _Renewal:
+        """Renew the leases on these messages every third of a lease while handlers run (stop
+        it when they are done): a model call may outlast a lease, and work whose lease runs
+        out is taken back and redone, paid for twice. A handler still running after
+        bus_handler_max_s (counted from its own start, renewal.handler_started) is taken for
+        hung: the leases are left to run out, and the work is redone."""
+        renewal = _Renewal(message_ids)
+
         async def renew() -> None:
             assert self._consumer_pool is not None
-            give_up_at = time.monotonic() + self.settings.bus_handler_max_s
             while True:
                 await asyncio.sleep(c.lease_s / 3)
-                if time.monotonic() >= give_up_at:
-                    log.warning("consumer %s: handlers of messages %s still running after %.0fs; their leases are "
-                                "no longer renewed, and the work is redone", c.name, message_ids,
-                                self.settings.bus_handler_max_s)
+                if time.monotonic() - renewal.handler_started >= self.settings.bus_handler_max_s:
+                    log.warning("consumer %s: a handler has run for more than %.0fs; the leases of messages %s are "
+                                "no longer renewed, and the work is redone", c.name,
+                                self.settings.bus_handler_max_s, message_ids)
                     return
                 try:
                     await self._consumer_pool.execute(Q["renew"], message_ids, owner, c.name, c.lease_s)
                 except DB_ERRORS as exc:  # the next renewal tries again; the lease has two more thirds
                     log.warning("consumer %s: could not renew leases (%s)", c.name, one_line(exc))
 
-        return asyncio.ensure_future(renew())
+        renewal.task = asyncio.ensure_future(renew())
+        return renewal
 
     async def _reclaim_if_due(self, c: _Consumer, due: float) -> float:
         """On the slow poll: put work whose lease ran out back to pending (a claim does not
@@ -608,10 +621,12 @@ class Bus:
             return 0
         unfinished = list(rows)  # a message leaves it once its handler has returned
         running = None  # the message whose handler runs now
-        renewing = self._keep_leases(c, owner, [r["message_id"] for r in rows])
+        # Work handled earlier but not acked yet (a stream's) waits on these handlers too.
+        renewal = self._keep_leases(c, owner, [r["message_id"] for r in rows] + [d.message_id for d, _ in unacked])
         try:
             while unfinished and not self._stopping.is_set():
                 row = running = unfinished[0]
+                renewal.handler_started = time.monotonic()
                 outcome = await self._handle(c, row, owner)
                 running = None
                 unfinished.pop(0)
@@ -623,7 +638,7 @@ class Bus:
                 else:
                     unacked.append((delivery, out))
         finally:
-            renewing.cancel()
+            renewal.task.cancel()
             # Stopping mid-batch: hand back what was not finished, for the next start to
             # take at once rather than after the lease.
             if running is not None:

@@ -497,24 +497,30 @@ async def test_a_handler_cancelled_from_within_fails_and_the_consumer_lives_on(d
     assert attempts == 2 and "cancelled from within" in error
 
 
-async def _slow_run(db, app_pool, brain_home, concurrency: int, hold_s: float, **settings) -> list[int]:
-    """One message to a handler that takes hold_s against a 1 s lease; with concurrency 1 a
-    second process's worker of the same consumer is there to take back an expired lease."""
+async def _slow_run(db, app_pool, brain_home, concurrency: int, hold_s: float, numbers=(7,), batch: int = 1,
+                    slow=lambda n: True, **settings) -> list[int]:
+    """Messages to a handler that takes hold_s (where slow(n)) against a 1 s lease; with
+    concurrency 1 a second process's worker of the same consumer is there to take back an
+    expired lease."""
     calls: list[int] = []
 
-    async def slow(d):
+    async def handler(d):
         calls.append(d.payload.n)
-        await asyncio.sleep(hold_s)
+        if slow(d.payload.n):
+            await asyncio.sleep(hold_s)
         return [d.reply("test.pong", Pong(n=d.payload.n, by="slow"), from_agent="slow")]
 
     buses = [make_bus(db, app_pool, brain_home, bus_lease_s=1.0, **settings)
              for _ in range(2 if concurrency == 1 else 1)]
     for bus in buses:
-        bus.consumer("slow", ["test.ping"], slow, batch=1, concurrency=concurrency)
-        await bus.start()
+        bus.consumer("slow", ["test.ping"], handler, batch=batch, concurrency=concurrency)
+    await buses[0].start()  # the first takes the work in; the second is there to take it back
     try:
-        await buses[0].publish("test.ping", Ping(n=7), from_agent="test")
-        await wait_until(lambda: _done(db, 1), timeout=15)
+        await buses[0].publish_many([_ping(n) for n in numbers])
+        await asyncio.sleep(0.3)
+        for bus in buses[1:]:
+            await bus.start()
+        await wait_until(lambda: _done(db, len(numbers)), timeout=20)
         await asyncio.sleep(1.5)  # a second run, had one started, would show now
     finally:
         for bus in buses:
@@ -534,3 +540,42 @@ async def test_a_handler_past_the_longest_a_handler_may_run_loses_its_lease(db, 
     assert calls[:2] == [7, 7], "taken for hung: its lease ran out and the message was redone"
     assert "no longer renewed" in caplog.text
     assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'test.pong'") == [(1,)], "outputs exactly once"
+
+
+async def test_a_batch_whose_handlers_together_outlast_the_maximum_keeps_its_leases(db, app_pool, brain_home):
+    # Each handler takes 1.2 s, under the 2 s a handler may run; the batch takes 3.6 s.
+    calls = await _slow_run(db, app_pool, brain_home, 1, hold_s=1.2, numbers=(1, 2, 3), batch=3,
+                            bus_handler_max_s=2.0)
+    assert calls == [1, 2, 3]
+
+
+async def test_work_handled_earlier_and_waiting_for_its_ack_keeps_its_lease(db, app_pool, brain_home):
+    """1 and 2 are claimed together, and 99 is published while they are handled: a stream, so
+    their ack waits for the next claim, whose handler (99's) then outlasts the lease."""
+    calls: list[int] = []
+    handling_99 = asyncio.Event()
+
+    async def handler(d):
+        calls.append(d.payload.n)
+        if d.payload.n == 1:
+            await bus.publish("test.ping", Ping(n=99), from_agent="test")
+        if d.payload.n == 99:
+            handling_99.set()
+        await asyncio.sleep(2.5 if d.payload.n == 99 else 0.05)
+        return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
+
+    bus, other = (make_bus(db, app_pool, brain_home, bus_lease_s=1.0) for _ in range(2))
+    for b in (bus, other):
+        b.consumer("stream", ["test.ping"], handler, batch=5)
+    await bus.start()
+    try:
+        await bus.publish_many([_ping(1), _ping(2)])
+        await asyncio.wait_for(handling_99.wait(), 5)
+        assert calls == [1, 2, 99]
+        await other.start()  # a second process's worker, there to take back an expired lease
+        await wait_until(lambda: _done(db, 3), timeout=20)
+        await asyncio.sleep(1.5)
+    finally:
+        await bus.stop()
+        await other.stop()
+    assert calls == [1, 2, 99]
