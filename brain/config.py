@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     # --- watchdog -----------------------------------------------------------------------
     # Timings only: the limits themselves (drawdown, daily loss) are constants in code.
     watchdog_interval_s: float = Field(default=1.0, gt=0)
+    # How long a second watchdog stands by after the acting one stopped renewing the watch
+    # (it died or hangs); at least three checks, and longer than a failing page (about 18 s).
+    watchdog_lease_s: float = Field(default=30.0, gt=0)
     broker_stale_s: float = Field(default=5.0, gt=0)
     market_data_stale_s: float = Field(default=600.0, gt=0)   # daily replays and closed markets are slow
     backlog_age_s: float = Field(default=300.0, gt=0)

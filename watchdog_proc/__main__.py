@@ -28,10 +28,11 @@ def active_invariants(conn) -> set[str] | None:
         return None
 
 
-def check_once(conn, s, ib_link=None) -> list[int]:
+def check_once(conn, s, ib_link=None, keep_watch=lambda: None) -> list[int]:
     """One pass: check, raise what is new, keep the halts in force, and only then beat (a
     watchdog whose checks fail goes stale, and the brain stops entering trades); then page,
-    whose retries must not make a watchdog that has checked look dead.
+    whose retries must not make a watchdog that has checked look dead. keep_watch renews the
+    watch's lease before each page (a failing one takes up to about 18 s).
     Returns the ids of halts raised."""
     info = {"pid": os.getpid()}
     if ib_link is not None:
@@ -41,6 +42,7 @@ def check_once(conn, s, ib_link=None) -> list[int]:
     beat_sync(conn, "watchdog", info)
     for halt_id, breach in raised:
         if breach.level >= 3:
+            keep_watch()
             page(conn, s, halt_id, breach)
     return [halt_id for halt_id, _ in raised]
 
@@ -90,7 +92,7 @@ def main() -> int:
         from watchdog_proc.ib_link import IBLink
 
         ib_link = IBLink(s.ib_host, s.ib_port, s.ib_watchdog_client_id, s.ib_account)
-    me, lease_s = lease.identity(), lease.lease_s(s.watchdog_interval_s)
+    me, lease_s = lease.identity(), lease.lease_s(s)
     standing_by_for = None  # the instance whose lease keeps this watchdog standing by
     conn = None
     while not stop:
@@ -98,11 +100,14 @@ def main() -> int:
         try:
             if conn is None or conn.closed:
                 conn = psycopg.connect(psycopg_conninfo(url), autocommit=True, connect_timeout=5)
+                # A lock held on what it writes (brain_app can lock tables it may update) fails
+                # that step, and the pass, rather than stopping the watch.
+                conn.execute("SET lock_timeout = '2s'")
             if lease.hold(conn, me, lease_s):
                 if standing_by_for is not None:
                     log.warning("taking over the watch (the other watchdog's lease ran out or was given up)")
                     standing_by_for = None
-                check_once(conn, s, ib_link)
+                check_once(conn, s, ib_link, keep_watch=lambda: lease.hold(conn, me, lease_s))
             else:
                 if standing_by_for is None and ib_link is not None:
                     ib_link.disconnect()  # the acting watchdog connects with the same client id

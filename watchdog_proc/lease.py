@@ -11,9 +11,14 @@ hangs), or at once when its holder stops cleanly and gives the lease up.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import uuid
+
+import psycopg
+
+log = logging.getLogger("watchdog")
 
 KEY = "watchdog:lease"
 HOLD = """
@@ -26,14 +31,16 @@ RETURNING 1
 HOLDER = """SELECT value, extract(epoch FROM clock_timestamp() - updated_at)::float8
               FROM app_state WHERE key = %(key)s"""
 # Dated far back, the lease is free for the next claim.
-GIVE_UP = """UPDATE app_state SET updated_at = '-infinity'
+GIVE_UP = """UPDATE app_state SET updated_at = 'epoch'
               WHERE key = %(key)s AND value->>'instance' = %(instance)s"""
 
 
-def lease_s(interval_s: float) -> float:
-    """How long a lease holds unrenewed: several passes, so that one slow pass (a broker that
-    takes its time to answer) does not hand the watch over while its holder still acts."""
-    return max(10.0, 5 * interval_s)
+def lease_s(settings) -> float:
+    """How long a lease holds unrenewed (BRAIN_WATCHDOG_LEASE_S, 30 s): longer than one slow
+    step of a pass (a page that fails takes three attempts of up to 5 s; a broker can take
+    its time), so that the watch is not handed over while its holder still acts; it is also
+    renewed before every page. Never under three checks."""
+    return max(settings.watchdog_lease_s, 3 * settings.watchdog_interval_s)
 
 
 def identity() -> dict:
@@ -41,8 +48,16 @@ def identity() -> dict:
 
 
 def hold(conn, me: dict, ttl_s: float) -> bool:
-    """Take or renew the lease; False while another watchdog holds it."""
-    return conn.execute(HOLD, {"key": KEY, "me": json.dumps(me), "ttl": ttl_s}).fetchone() is not None
+    """Take or renew the lease; False while another watchdog holds it.
+
+    True as well when app_state stays locked past the connection's lock_timeout: no other
+    watchdog holds a lock that long, something else does (brain_app may lock the table it
+    writes), and checking and halting matter more than being the only one to."""
+    try:
+        return conn.execute(HOLD, {"key": KEY, "me": json.dumps(me), "ttl": ttl_s}).fetchone() is not None
+    except psycopg.errors.LockNotAvailable:
+        log.error("app_state is locked by another session; keeping the watch without the lease")
+        return True
 
 
 def holder(conn) -> tuple[dict, float] | None:

@@ -2,6 +2,8 @@
 not look alive."""
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
@@ -66,3 +68,40 @@ def test_a_watchdog_that_cannot_read_the_halts_writes_no_heartbeat(db, tmp_path)
         with pytest.raises(RuntimeError, match="cannot be read"):
             watchdog.check_once(conn, db.settings(tmp_path))
     assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'") == [(0,)]
+
+
+def test_the_watch_is_renewed_before_every_page(db, tmp_path, monkeypatch):
+    """A failing page takes about 18 s: a lease renewed only once a pass would run out while
+    its holder still acts, and a watchdog standing by would act beside it."""
+    from watchdog_proc import lease
+
+    _an_open_paper_book(db)
+    db.sql("INSERT INTO positions (account, symbol, qty, avg_price, opened_at) VALUES ('paper', 'MSFT', 5, 1, now())")
+    me, ages = lease.identity(), []
+
+    def page(conn, settings, halt_id, breach):
+        ages.append(lease.holder(conn)[1])
+        time.sleep(0.6)  # a slow pager
+
+    monkeypatch.setattr(watchdog, "page", page)
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        assert lease.hold(conn, me, 1.0)
+        raised = watchdog.check_once(conn, db.settings(tmp_path), keep_watch=lambda: lease.hold(conn, me, 1.0))
+        assert len(raised) >= 2 and len(ages) >= 2
+        assert all(age < 0.3 for age in ages), ages
+        assert lease.holder(conn)[0]["instance"] == me["instance"]
+
+
+def test_a_lock_on_app_state_does_not_stop_the_watch(db, tmp_path):
+    """brain_app may lock a table it can update; the lease then cannot be had, and the
+    watchdog keeps checking and halting rather than waiting on it."""
+    from watchdog_proc import lease
+
+    _an_open_paper_book(db)
+    with psycopg.connect(db.url("app")) as brain, psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        brain.execute("LOCK TABLE app_state IN SHARE MODE")  # held until this block ends
+        conn.execute("SET lock_timeout = '200ms'")
+        assert lease.hold(conn, lease.identity(), 30.0), "the watch is kept"
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            watchdog.check_once(conn, db.settings(tmp_path))  # checks and halts, then cannot beat
+        assert "max_drawdown" in {inv for (inv,) in db.sql("SELECT invariant FROM halts")}
