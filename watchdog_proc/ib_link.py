@@ -15,10 +15,35 @@ import time
 log = logging.getLogger("watchdog")
 
 FLATTEN_PREFIX = "flatten-"
-# How long after a flatten order filled IB's position report may still show the position it
-# closed. Trusting the report meanwhile would send a second closing order, which opens the
-# position again the other way.
+# How long after a flatten order stopped working (it filled, or was cancelled after filling
+# part) IB's position report may still show what it closed. Trusting the report meanwhile
+# would send a second closing order, which opens the position again the other way.
 FLATTEN_SETTLE_S = 10.0
+# A closing order sent longer ago than this (a DAY order lives a day at most) is forgotten.
+FLATTEN_FORGET_S = 86_400.0
+# Order states in which nothing more will fill.
+CANCELLED = ("Cancelled", "ApiCancelled", "Inactive")
+
+
+class _Flatten:
+    """A closing order this link sent, and when it first saw it no longer working: a market
+    order sent while the market is closed fills at the open, so the wait counts from there."""
+
+    def __init__(self, trade) -> None:
+        self.trade = trade
+        self.sent_at = time.monotonic()
+        self.gone_at: float | None = None
+
+    def settling(self, now: float) -> bool:
+        """Called while the order is not working: may the report still lag what it closed?"""
+        if self.gone_at is None:
+            self.gone_at = now
+        status = self.trade.orderStatus
+        if status.status in CANCELLED and not status.filled:
+            return False  # it closed nothing: the report is right, and the position needs closing
+        # Filled, cancelled after filling part, or a status this link no longer hears about
+        # (ib_async forgets a session's orders when it reconnects): give the report its time.
+        return now - self.gone_at < FLATTEN_SETTLE_S
 
 
 def _is_flatten(trade) -> bool:
@@ -40,7 +65,7 @@ class IBLink:
         self.ib = ib
         self.host, self.port, self.client_id, self.account = host, port, client_id, account
         self.last_error: str | None = None
-        self._flattens: dict[str, tuple[object, float]] = {}  # symbol -> (its last flatten Trade, sent at)
+        self._flattens: dict[str, _Flatten] = {}  # symbol -> the last closing order this link sent for it
 
     def ensure(self) -> bool:
         """Connected, or one attempt to connect now; never raises."""
@@ -86,9 +111,14 @@ class IBLink:
                 if p.position and (not self.account or p.account == self.account)]
 
     def flatten(self) -> list[dict]:
-        """L4: cancel everything at IB, then close every position at market."""
-        self.ib.reqGlobalCancel()
-        return [self.close(p.contract, p.position) for p in self._positions()]
+        """L4: cancel everything at IB, then close every position at market, except what a
+        closing order already works on or has just closed (a second L4 halt while the first
+        one's closing orders work or settle)."""
+        if any(_is_flatten(t) for t in self.ib.reqAllOpenOrders()):
+            self.cancel_all_but_flatten()
+        else:
+            self.ib.reqGlobalCancel()
+        return [self.close(p.contract, p.position) for p in self.unflattened()]
 
     def close(self, contract, position: float) -> dict:
         from ib_async import MarketOrder
@@ -97,18 +127,18 @@ class IBLink:
         ref = f"{FLATTEN_PREFIX}{contract.symbol}-{int(time.time() * 1000)}"
         side = "SELL" if position > 0 else "BUY"
         trade = self.ib.placeOrder(contract, MarketOrder(side, abs(position), orderRef=ref, tif="DAY"))
-        self._flattens[contract.symbol] = (trade, time.monotonic())
+        self._flattens[contract.symbol] = _Flatten(trade)
         return {"symbol": contract.symbol, "qty": position, "client_order_id": ref, "side": side.lower()}
 
-    def _settling(self, symbol: str) -> bool:
-        """This link's last flatten of symbol filled so lately that the report may lag it."""
-        trade, sent = self._flattens.get(symbol, (None, float("-inf")))
-        return (trade is not None and trade.orderStatus.status == "Filled"
-                and time.monotonic() - sent < FLATTEN_SETTLE_S)
-
     def unflattened(self) -> list:
-        """Positions still open with no flatten order working for them, nor one filled too
-        lately for the position report to show."""
+        """Positions still open with no closing order working for them, nor one that stopped
+        working too lately for the position report to show what it closed."""
         working = {t.contract.symbol for t in self.ib.reqAllOpenOrders() if _is_flatten(t)}
-        return [p for p in self._positions()
-                if p.contract.symbol not in working and not self._settling(p.contract.symbol)]
+        positions = self._positions()
+        shown = {p.contract.symbol for p in positions}
+        now = time.monotonic()
+        for symbol in [s for s, f in self._flattens.items()
+                       if s not in working and (s not in shown or now - f.sent_at > FLATTEN_FORGET_S)]:
+            del self._flattens[symbol]  # done, the report shows it; or a day old: it weighs on nothing now
+        return [p for p in positions if p.contract.symbol not in working
+                and not (p.contract.symbol in self._flattens and self._flattens[p.contract.symbol].settling(now))]

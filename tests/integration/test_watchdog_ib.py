@@ -129,3 +129,77 @@ def test_a_watchdog_standing_by_lets_go_of_its_ib_connection(book):
     link.disconnect()  # the acting watchdog connects with the same client id, and IB drops the older
     assert not book.isConnected() and link.state().startswith("down")
     link.disconnect()  # and again, harmlessly
+
+
+class Clock:
+    """watchdog_proc.ib_link's view of time, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    @staticmethod
+    def time() -> float:
+        import time
+        return time.time()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = Clock()
+    monkeypatch.setattr("watchdog_proc.ib_link.time", c)
+    return c
+
+
+def test_a_flatten_sent_while_the_market_is_closed_settles_from_its_fill(conn, settings, book, db, clock):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    clock.now += 15 * 3600  # the DAY order waits for the open
+    assert enforce(conn, settings, link) == []
+    book.lag_positions()
+    book.execute(first.orderRef, 149.0)  # the open: it fills, and the report lags
+    assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first]
+    clock.now += 9
+    assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first]
+    clock.now += 2  # past the settle time, what the report still shows is believed
+    assert any("sent market orders to close AAPL" in line for line in enforce(conn, settings, link))
+
+
+def test_a_flatten_cancelled_after_filling_part_waits_for_the_report(conn, settings, book, db, clock):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    book.lag_positions()
+    book.execute(first.orderRef, 149.0, shares=4)
+    book.cancelOrder(first)  # 4 of 10 sold, the rest cancelled; the report still shows 10
+    assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first], "a SELL 10 would oversell by 4"
+    book.catch_up()
+    clock.now += 11
+    enforce(conn, settings, link)
+    [_, second] = flatten_orders(book)
+    assert (second.action, second.totalQuantity) == ("SELL", 6)
+
+
+def test_a_second_l4_while_the_first_closes_sends_nothing_twice(conn, settings, book, db, clock):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    raise_halt(conn, settings, Breach("daily_loss", 4, "daily loss 6%"), ib_link=link)  # while it works
+    assert flatten_orders(book) == [first] and statuses(book)[first.orderRef] == "Submitted"
+    book.lag_positions()
+    book.execute(first.orderRef, 149.0)
+    raise_halt(conn, settings, Breach("margin", 4, "margin 130%"), ib_link=link)  # while the report lags
+    assert flatten_orders(book) == [first]
+
+
+def test_a_flatten_done_and_reported_does_not_delay_a_later_one(conn, settings, book, db, clock):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    book.execute(first.orderRef, 149.0)
+    assert enforce(conn, settings, link) == []  # the report shows AAPL closed
+    book.hold("AAPL", 3, 150.0)  # later, AAPL is held again
+    assert any("sent market orders to close AAPL" in line for line in enforce(conn, settings, link))
