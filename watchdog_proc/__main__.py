@@ -16,7 +16,7 @@ from brain.errors import BrainError, one_line
 from brain.heartbeat import beat_sync
 from watchdog_proc import lease
 from watchdog_proc.actions import enforce, page, raise_halt
-from watchdog_proc.checks import L4, Breach, Q as CHECKS, run_checks
+from watchdog_proc.checks import L3, L4, Breach, Q as CHECKS, run_checks
 
 log = logging.getLogger("watchdog")
 
@@ -39,11 +39,16 @@ def check_once(conn, s, ib_link=None, keep_watch=lambda: None) -> list[int]:
         ib_link.ensure()
         info["ib"] = ib_link.state()
     raised = _check_and_halt(conn, s, ib_link)
-    beat_sync(conn, "watchdog", info)
-    for halt_id, breach in raised:
-        if breach.level >= 3:
-            keep_watch()
-            page(conn, s, halt_id, breach)
+    try:
+        enforce(conn, s, ib_link)
+        beat_sync(conn, "watchdog", info)
+    finally:
+        # A halt raised is paged even when the rest of the pass fails: the next pass finds it
+        # active, and would never raise, nor page, it again.
+        for halt_id, breach in raised:
+            if breach.level >= 3:
+                keep_watch()
+                page(conn, s, halt_id, breach)
     return [halt_id for halt_id, _ in raised]
 
 
@@ -59,13 +64,22 @@ def _check_and_halt(conn, s, ib_link) -> list[tuple[int, Breach]]:
         except psycopg.Error as exc:
             log.error("could not record the halt either: %s", str(exc).splitlines()[0])
         raise RuntimeError("the halts table cannot be read; nothing was checked")
+    try:
+        breaches = run_checks(conn, s)
+    except psycopg.errors.LockNotAvailable as exc:
+        # Something holds what the checks read locked past the lock timeout (brain_app may lock
+        # the tables it can update). Unchecked is treated as unsafe, like unreadable halts:
+        # entries stop, and the pass fails, so no heartbeat is written either.
+        breach = Breach("checks_blocked", L3, f"the watchdog's checks were blocked by a lock: {one_line(exc)}")
+        if breach.invariant not in active:
+            page(conn, s, raise_halt(conn, s, breach, ib_link=ib_link), breach)
+        raise
     raised = []
-    for breach in run_checks(conn, s):
+    for breach in breaches:
         if breach.invariant in active:
             continue  # one halt per invariant until the operator resumes it
         raised.append((raise_halt(conn, s, breach, ib_link=ib_link), breach))
         active.add(breach.invariant)
-    enforce(conn, s, ib_link)
     return raised
 
 
@@ -94,6 +108,7 @@ def main() -> int:
         ib_link = IBLink(s.ib_host, s.ib_port, s.ib_watchdog_client_id, s.ib_account)
     me, lease_s = lease.identity(), lease.lease_s(s)
     standing_by_for = None  # the instance whose lease keeps this watchdog standing by
+    holding = False  # whether the last pass held the watch
     conn = None
     while not stop:
         started = time.monotonic()
@@ -103,11 +118,12 @@ def main() -> int:
                 # A lock held on what it writes (brain_app can lock tables it may update) fails
                 # that step, and the pass, rather than stopping the watch.
                 conn.execute("SET lock_timeout = '2s'")
-            if lease.hold(conn, me, lease_s):
+            holding = lease.hold(conn, me, lease_s, holding)
+            if holding:
                 if standing_by_for is not None:
                     log.warning("taking over the watch (the other watchdog's lease ran out or was given up)")
                     standing_by_for = None
-                check_once(conn, s, ib_link, keep_watch=lambda: lease.hold(conn, me, lease_s))
+                check_once(conn, s, ib_link, keep_watch=lambda: lease.hold(conn, me, lease_s, True))
             else:
                 if standing_by_for is None and ib_link is not None:
                     ib_link.disconnect()  # the acting watchdog connects with the same client id

@@ -7,6 +7,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psycopg
+
 from brain.config import Settings
 from brain.errors import one_line
 from brain.journal import JournalEntry, record_entry_sync
@@ -82,16 +84,22 @@ def act_l3(conn, settings: Settings, ib_link) -> list[str]:
 def raise_halt(conn, settings: Settings, breach: Breach, raised_by: str = "watchdog", ib_link=None) -> int:
     """Halt first, then act on its level, then journal it.
 
-    The halt (and at L4 the broker lock) commits before anything is done about it: the brain
-    and the orders trigger see it at once, and nothing that fails while acting (the broker,
-    a full disk) can take it back. What acting leaves undone, enforce() redoes every pass."""
-    with conn.transaction():
-        halt_id = conn.execute(Q["raise_halt"], (breach.level, breach.invariant, breach.reason,
-                                                 json.dumps(breach.evidence), raised_by)).fetchone()[0]
-        if breach.level >= L4:
-            lock_book(conn, settings.book)
+    The halt commits on its own before anything is done about it (then, at L4, the broker
+    lock): the brain and the orders trigger see it at once, and nothing that fails while
+    acting (the broker, a lock the brain holds, a full disk) can take it back. What acting
+    leaves undone, enforce() redoes every pass."""
+    halt_id = conn.execute(Q["raise_halt"], (breach.level, breach.invariant, breach.reason,
+                                             json.dumps(breach.evidence), raised_by)).fetchone()[0]
     log.error("HALT %d L%d %s: %s", halt_id, breach.level, breach.invariant, breach.reason)
     actions: list[str] = []
+    if breach.level >= L4:
+        # Apart from the halt: the brain may hold the account row locked past the lock
+        # timeout, and the halt must not wait for it, nor roll back with it.
+        try:
+            lock_book(conn, settings.book)
+        except psycopg.Error as exc:
+            log.error("halt %d: locking the broker failed (%s); every check retries", halt_id, one_line(exc))
+            actions.append(f"locking the broker failed ({one_line(exc)}); every check retries")
     try:
         with conn.transaction():
             if breach.level >= L4:

@@ -133,7 +133,10 @@ class IBLink:
     def unflattened(self) -> list:
         """Positions still open with no closing order working for them, nor one that stopped
         working too lately for the position report to show what it closed."""
-        working = {t.contract.symbol for t in self.ib.reqAllOpenOrders() if _is_flatten(t)}
+        working = {t.contract.symbol for t in self.ib.reqAllOpenOrders()
+                   if _is_flatten(t) and t.orderStatus.status not in CANCELLED}  # IB lists Inactive ones too
+        for symbol in working & self._flattens.keys():
+            self._flattens[symbol].gone_at = None  # listed again (it was not yet, just sent): not settling
         positions = self._positions()
         shown = {p.contract.symbol for p in positions}
         now = time.monotonic()

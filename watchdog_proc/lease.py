@@ -47,17 +47,28 @@ def identity() -> dict:
     return {"instance": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def hold(conn, me: dict, ttl_s: float) -> bool:
+def hold(conn, me: dict, ttl_s: float, holding: bool) -> bool:
     """Take or renew the lease; False while another watchdog holds it.
 
-    True as well when app_state stays locked past the connection's lock_timeout: no other
-    watchdog holds a lock that long, something else does (brain_app may lock the table it
-    writes), and checking and halting matter more than being the only one to."""
+    When app_state stays locked past the connection's lock_timeout (no watchdog holds a lock
+    that long; brain_app can lock the table it writes), the lease cannot be written: the
+    watchdog that was holding it (`holding`) keeps the watch, and one standing by takes it
+    only once the lease it can still read has run out."""
     try:
         return conn.execute(HOLD, {"key": KEY, "me": json.dumps(me), "ttl": ttl_s}).fetchone() is not None
     except psycopg.errors.LockNotAvailable:
-        log.error("app_state is locked by another session; keeping the watch without the lease")
+        if holding:
+            log.error("app_state is locked by another session; keeping the watch without renewing its lease")
+            return True
+    try:
+        held = holder(conn)
+    except psycopg.errors.LockNotAvailable:
+        return False  # nothing can be known; the watchdog holding the watch, if alive, keeps it
+    if held is None or held[1] >= ttl_s:
+        log.error("app_state is locked by another session, and no watchdog has renewed the watch for %.0fs; "
+                  "taking it without the lease", held[1] if held else float("inf"))
         return True
+    return False
 
 
 def holder(conn) -> tuple[dict, float] | None:

@@ -85,23 +85,62 @@ def test_the_watch_is_renewed_before_every_page(db, tmp_path, monkeypatch):
 
     monkeypatch.setattr(watchdog, "page", page)
     with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
-        assert lease.hold(conn, me, 1.0)
-        raised = watchdog.check_once(conn, db.settings(tmp_path), keep_watch=lambda: lease.hold(conn, me, 1.0))
+        assert lease.hold(conn, me, 1.0, False)
+        raised = watchdog.check_once(conn, db.settings(tmp_path), keep_watch=lambda: lease.hold(conn, me, 1.0, True))
         assert len(raised) >= 2 and len(ages) >= 2
         assert all(age < 0.3 for age in ages), ages
         assert lease.holder(conn)[0]["instance"] == me["instance"]
 
 
-def test_a_lock_on_app_state_does_not_stop_the_watch(db, tmp_path):
+def test_a_lock_on_app_state_does_not_stop_the_watch(db, tmp_path, monkeypatch):
     """brain_app may lock a table it can update; the lease then cannot be had, and the
-    watchdog keeps checking and halting rather than waiting on it."""
+    watchdog keeps checking, halting and paging rather than waiting on it."""
     from watchdog_proc import lease
 
     _an_open_paper_book(db)
+    paged = []
+    monkeypatch.setattr(watchdog, "page", lambda conn, settings, halt_id, breach: paged.append(breach.invariant))
     with psycopg.connect(db.url("app")) as brain, psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        me, standby = lease.identity(), lease.identity()
+        assert lease.hold(conn, me, 30.0, False)
         brain.execute("LOCK TABLE app_state IN SHARE MODE")  # held until this block ends
         conn.execute("SET lock_timeout = '200ms'")
-        assert lease.hold(conn, lease.identity(), 30.0), "the watch is kept"
+        assert lease.hold(conn, me, 30.0, True), "the watchdog holding the watch keeps it"
+        assert not lease.hold(conn, standby, 30.0, False), "one standing by does not act beside it"
         with pytest.raises(psycopg.errors.LockNotAvailable):
             watchdog.check_once(conn, db.settings(tmp_path))  # checks and halts, then cannot beat
         assert "max_drawdown" in {inv for (inv,) in db.sql("SELECT invariant FROM halts")}
+        assert "max_drawdown" in paged, "paged although the pass failed after raising it"
+        assert lease.hold(conn, standby, 0.1, False), "a lease run out is taken, written or not"
+
+
+def test_checks_a_lock_keeps_from_reading_halt_at_l3(db, tmp_path, monkeypatch):
+    paged = []
+    monkeypatch.setattr(watchdog, "page", lambda conn, settings, halt_id, breach: paged.append(breach.invariant))
+    with psycopg.connect(db.url("app")) as brain, psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        brain.execute("LOCK TABLE app_state IN ACCESS EXCLUSIVE MODE")  # not even readable
+        conn.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            watchdog.check_once(conn, db.settings(tmp_path))
+        assert db.sql("SELECT level, invariant FROM halts WHERE resumed_at IS NULL") == [(3, "checks_blocked")]
+        assert paged == ["checks_blocked"]
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            watchdog.check_once(conn, db.settings(tmp_path))
+        assert db.sql("SELECT count(*) FROM halts") == [(1,)], "raised once while it lasts"
+
+
+def test_an_l4_halt_commits_although_the_brain_holds_the_account_locked(db, tmp_path):
+    _an_open_paper_book(db)
+    with psycopg.connect(db.url("app")) as brain, psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        brain.execute("SELECT 1 FROM accounts WHERE account = 'paper' FOR UPDATE")  # a slow or hung transaction
+        conn.execute("SET lock_timeout = '200ms'")
+        halt_id = raise_halt(conn, db.settings(tmp_path), Breach("max_drawdown", L4, "drawdown 20%"))
+        assert db.sql("SELECT level, invariant FROM halts WHERE id = %s", (halt_id,)) == [(4, "max_drawdown")]
+        [(actions,)] = db.sql("SELECT facts->'actions' FROM agent_journal WHERE facts->>'halt_id' = %s",
+                              (str(halt_id),))
+        assert any("locking the broker failed" in a for a in actions)
+    # The lock gone, the next pass locks the book and flattens it.
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        watchdog.enforce(conn, db.settings(tmp_path))
+    assert db.sql("SELECT locked FROM accounts WHERE account = 'paper'") == [(True,)]
+    assert db.sql("SELECT count(*) FROM positions") == [(0,)]

@@ -203,3 +203,33 @@ def test_a_flatten_done_and_reported_does_not_delay_a_later_one(conn, settings, 
     assert enforce(conn, settings, link) == []  # the report shows AAPL closed
     book.hold("AAPL", 3, 150.0)  # later, AAPL is held again
     assert any("sent market orders to close AAPL" in line for line in enforce(conn, settings, link))
+
+
+def test_a_flatten_not_yet_listed_when_first_looked_for_settles_from_its_fill(conn, settings, book, db, clock,
+                                                                           monkeypatch):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    listed = book.reqAllOpenOrders
+    monkeypatch.setattr(book, "reqAllOpenOrders", lambda: [])  # just sent: IB does not list it yet
+    assert enforce(conn, settings, link) == []
+    monkeypatch.setattr(book, "reqAllOpenOrders", listed)
+    assert enforce(conn, settings, link) == []  # listed, waiting for the open
+    clock.now += 15 * 3600
+    book.lag_positions()
+    book.execute(first.orderRef, 149.0)
+    assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first]
+
+
+def test_an_inactive_flatten_ib_still_lists_is_sent_again(conn, settings, book, db):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    book.by_ref(first.orderRef).orderStatus.status = "Inactive"  # rejected, and still in the open list
+
+    def listed():
+        return [t for t in book.trades() if t.orderStatus.status in ("PreSubmitted", "Submitted", "Inactive")]
+
+    book.reqAllOpenOrders = listed
+    assert any("sent market orders to close AAPL" in line for line in enforce(conn, settings, link))
+    assert len(flatten_orders(book)) == 2
