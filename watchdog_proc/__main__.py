@@ -128,6 +128,8 @@ def main() -> int:
                 if standing_by_for is None and ib_link is not None:
                     ib_link.disconnect()  # the acting watchdog connects with the same client id
                 standing_by_for = _stand_by(conn, standing_by_for, lease_s)
+        except psycopg.errors.LockNotAvailable as exc:  # the connection is fine: retried as it is
+            log.error("a check pass waited too long for a lock held by another session; retrying: %s", one_line(exc))
         except psycopg.OperationalError as exc:
             log.error("database unreachable: %s", one_line(exc))
             conn = None

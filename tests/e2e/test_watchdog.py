@@ -204,6 +204,9 @@ def test_a_brain_that_locks_app_state_does_not_stop_the_watch(db, home):
                    role="app")
             halt = wait_for(lambda: [h for h in active_halts(db) if h[2] == "position_without_stop"], timeout=10)
             assert halt[0][1] == 3
+            time.sleep(2.5)  # its heartbeat waits on the lock past the 2 s lock timeout
         wait_for(lambda: watchdog_pid(db) == proc.pid, timeout=10)  # it beats again once the lock is gone
+        log = (home / "watchdog.log").read_text()
+        assert "waited too long for a lock" in log and "database unreachable" not in log
     finally:
         stop(proc)
