@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 
 log = logging.getLogger("watchdog")
 
@@ -143,5 +144,12 @@ class IBLink:
         for symbol in [s for s, f in self._flattens.items()
                        if s not in working and (s not in shown or now - f.sent_at > FLATTEN_FORGET_S)]:
             del self._flattens[symbol]  # done, the report shows it; or a day old: it weighs on nothing now
-        return [p for p in positions if p.contract.symbol not in working
-                and not (p.contract.symbol in self._flattens and self._flattens[p.contract.symbol].settling(now))]
+        # What this link sent before it was restarted (or what another watchdog sent before this
+        # one took the watch) it knows only from IB's executions of the day.
+        lately = datetime.fromtimestamp(time.time() - FLATTEN_SETTLE_S, timezone.utc)
+        closed_lately = {f.contract.symbol for f in self.ib.fills()
+                         if (f.execution.orderRef or "").startswith(FLATTEN_PREFIX) and f.time >= lately}
+        # Every closing order of this link not working is looked at, so that each one's wait
+        # counts from the first pass that finds it gone.
+        settling = {s for s, f in self._flattens.items() if s not in working and f.settling(now)}
+        return [p for p in positions if p.contract.symbol not in working | settling | closed_lately]

@@ -202,6 +202,10 @@ class FakeIB:
     async def reqExecutionsAsync(self, execFilter=None) -> list[Fill]:
         return list(self._fills)
 
+    def fills(self) -> list[Fill]:
+        """The day's executions, as ib_async holds them (fetched at connect, then kept up)."""
+        return list(self._fills)
+
     def lag_positions(self) -> None:
         """IB's position report falls behind: it shows what was held now until catch_up()."""
         self._reported = {s: list(row) for s, row in self._positions.items()}

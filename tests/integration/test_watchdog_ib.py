@@ -132,18 +132,17 @@ def test_a_watchdog_standing_by_lets_go_of_its_ib_connection(book):
 
 
 class Clock:
-    """watchdog_proc.ib_link's view of time, moved by hand."""
+    """watchdog_proc.ib_link's view of time, moved by hand (its wall clock moves with it)."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
+        self.now = self.start = 1000.0
 
     def monotonic(self) -> float:
         return self.now
 
-    @staticmethod
-    def time() -> float:
+    def time(self) -> float:
         import time
-        return time.time()
+        return time.time() + (self.now - self.start)
 
 
 @pytest.fixture
@@ -201,6 +200,7 @@ def test_a_flatten_done_and_reported_does_not_delay_a_later_one(conn, settings, 
     [first] = flatten_orders(book)
     book.execute(first.orderRef, 149.0)
     assert enforce(conn, settings, link) == []  # the report shows AAPL closed
+    clock.now += 60
     book.hold("AAPL", 3, 150.0)  # later, AAPL is held again
     assert any("sent market orders to close AAPL" in line for line in enforce(conn, settings, link))
 
@@ -233,3 +233,13 @@ def test_an_inactive_flatten_ib_still_lists_is_sent_again(conn, settings, book, 
     book.reqAllOpenOrders = listed
     assert any("sent market orders to close AAPL" in line for line in enforce(conn, settings, link))
     assert len(flatten_orders(book)) == 2
+
+
+def test_a_watchdog_restarted_while_a_fill_settles_does_not_close_again(conn, settings, book, db):
+    link = IBLink("127.0.0.1", 4002, 12, ib=book)
+    raise_halt(conn, settings, Breach("max_drawdown", 4, "drawdown 21%"), ib_link=link)
+    [first] = flatten_orders(book)
+    book.lag_positions()
+    book.execute(first.orderRef, 149.0)
+    restarted = IBLink("127.0.0.1", 4002, 12, ib=book)  # knows nothing of what the first one sent
+    assert enforce(conn, settings, restarted) == [] and flatten_orders(book) == [first]
