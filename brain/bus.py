@@ -11,8 +11,9 @@ snapshot visibility, so late commits are never skipped), leased as their deliver
 inserted. It runs its handler outside any transaction, renewing the lease while the handler
 runs (up to bus_handler_max_s), then in ONE transaction marks the deliveries it still holds
 done and writes their output messages.
-A crash or a hang lets the lease run out; the next reclaim (on each worker's slow poll) puts the work
-back and it is redone; outputs are written only by the ack, so they exist exactly once.
+A crash or a hang lets the lease run out; the next reclaim (on each worker's slow poll) puts
+the work back and it is redone; outputs are written only by the ack, so they exist exactly
+once.
 A handler's outputs are checked against their topics when it returns, and an ack whose own
 writes fail is the message's failure, retried like a handler's error: one bad message never
 sinks the batch it would be acked with, nor stops the bus. Stopping lets an ack in flight
