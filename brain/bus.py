@@ -139,12 +139,21 @@ Handler = Callable[[Delivery], Awaitable["list[Outgoing] | HandlerResult | None"
 
 
 @dataclass
-class _Renewal:
-    """Leases a worker keeps renewed while its handlers run (Bus._keep_leases)."""
+class _Held:
+    """What one worker holds under its lease while handlers run, renewed by one task per
+    worker (Bus._keep_leases): groups of messages, each waiting on one running handler, with
+    when that handler began. Plain data on purpose: nothing per claim on the hot path but two
+    dict operations (a task per claim made reference cycles, and the collector's full passes
+    then stalled the event loop for tens of milliseconds)."""
 
-    message_ids: list[int]
-    handler_started: float = field(default_factory=time.monotonic)  # when the running handler began
-    task: asyncio.Task | None = None
+    groups: dict[int, tuple[list[int], float]] = field(default_factory=dict)
+
+    def waiting(self, key: int, message_ids: list[int]) -> None:
+        """These messages now wait on a handler that starts now."""
+        self.groups[key] = (message_ids, time.monotonic())
+
+    def done(self, key: int) -> None:
+        self.groups.pop(key, None)
 
 
 @dataclass
@@ -448,6 +457,8 @@ class Bus:
         first_unacked_at = 0.0
         backoff = 0.05
         reclaim_due = 0.0
+        held = _Held()
+        renewing = asyncio.ensure_future(self._keep_leases(c, owner, held))
         try:
             while not self._stopping.is_set():
                 c.wake.clear()
@@ -455,7 +466,7 @@ class Bus:
                     reclaim_due = await self._reclaim_if_due(c, reclaim_due)
                     had = len(unacked)
                     began = time.monotonic()
-                    claimed = await self._claim_and_handle(c, owner, unacked)
+                    claimed = await self._claim_and_handle(c, owner, unacked, held)
                     if not had and unacked:
                         first_unacked_at = loop.time()
                     more = claimed >= c.batch or c.wake.is_set()
@@ -487,6 +498,7 @@ class Bus:
                 except TimeoutError:
                     pass
         finally:
+            renewing.cancel()
             # Cancelled, or stopping because another bus task failed: finished work should
             # not be redone just because we are stopping.
             await self._ack_left_over(c, owner, unacked)
@@ -510,6 +522,8 @@ class Bus:
         backoff = 0.05
         reclaim_due = 0.0
         maybe_more = True
+        held = _Held()
+        renewing = asyncio.ensure_future(self._keep_leases(c, owner, held))
         try:
             while not self._stopping.is_set():
                 free = c.concurrency - len(running)
@@ -524,7 +538,7 @@ class Bus:
                         backoff = await self._back_off(c, exc, backoff)
                         continue
                     for row in rows:
-                        task = asyncio.ensure_future(self._handle_and_ack(c, row, owner))
+                        task = asyncio.ensure_future(self._handle_and_ack(c, row, owner, held))
                         running.add(task)
                         task.add_done_callback(running.discard)
                     maybe_more = len(rows) == free
@@ -546,17 +560,18 @@ class Bus:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            renewing.cancel()
 
-    async def _handle_and_ack(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID) -> None:
+    async def _handle_and_ack(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID, held: _Held) -> None:
         try:
-            renewal = self._keep_leases(c, owner, [row["message_id"]])
+            held.waiting(row["message_id"], [row["message_id"]])
             try:
                 outcome = await self._handle(c, row, owner)
             except asyncio.CancelledError:
                 await self._release(c, owner, [row["message_id"]], started=True)
                 raise
             finally:
-                renewal.task.cancel()
+                held.done(row["message_id"])
             if outcome is not None:
                 delivery, result, rows = outcome
                 await _finish(self._ack_or_fail(c, owner, [(delivery, rows)], result.in_tx, result.durable))
@@ -564,30 +579,31 @@ class Bus:
             log.warning("consumer %s: could not finish message %s (%s); it is redone after its lease",
                         c.name, row["message_id"], one_line(exc))
 
-    def _keep_leases(self, c: _Consumer, owner: uuid.UUID, message_ids: list[int]) -> _Renewal:
-        """Renew the leases on these messages every third of a lease while handlers run (stop
-        it when they are done): a model call may outlast a lease, and work whose lease runs
-        out is taken back and redone, paid for twice. A handler still running after
-        bus_handler_max_s (counted from its own start, renewal.handler_started) is taken for
-        hung: the leases are left to run out, and the work is redone."""
-        renewal = _Renewal(message_ids)
-
-        async def renew() -> None:
-            assert self._consumer_pool is not None
-            while True:
-                await asyncio.sleep(c.lease_s / 3)
-                if time.monotonic() - renewal.handler_started >= self.settings.bus_handler_max_s:
+    async def _keep_leases(self, c: _Consumer, owner: uuid.UUID, held: _Held) -> None:
+        """A worker's companion task: every third of a lease, renew the leases on what it holds
+        while handlers run. A model call may outlast a lease, and work whose lease runs out is
+        taken back and redone, paid for twice. A handler still running after
+        bus_handler_max_s (counted from its own start) is taken for hung: the leases of what
+        waits on it are left to run out, and that work is redone."""
+        assert self._consumer_pool is not None
+        warned: set[tuple[int, float]] = set()
+        while True:
+            await asyncio.sleep(c.lease_s / 3)
+            now, renew = time.monotonic(), []
+            for key, (message_ids, started) in list(held.groups.items()):
+                if now - started < self.settings.bus_handler_max_s:
+                    renew += message_ids
+                elif (key, started) not in warned:
+                    warned.add((key, started))
                     log.warning("consumer %s: a handler has run for more than %.0fs; the leases of messages %s are "
                                 "no longer renewed, and the work is redone", c.name,
                                 self.settings.bus_handler_max_s, message_ids)
-                    return
-                try:
-                    await self._consumer_pool.execute(Q["renew"], message_ids, owner, c.name, c.lease_s)
-                except DB_ERRORS as exc:  # the next renewal tries again; the lease has two more thirds
-                    log.warning("consumer %s: could not renew leases (%s)", c.name, one_line(exc))
-
-        renewal.task = asyncio.ensure_future(renew())
-        return renewal
+            if not renew:
+                continue
+            try:
+                await self._consumer_pool.execute(Q["renew"], renew, owner, c.name, c.lease_s)
+            except DB_ERRORS as exc:  # the next renewal tries again; the lease has two more thirds
+                log.warning("consumer %s: could not renew leases (%s)", c.name, one_line(exc))
 
     async def _reclaim_if_due(self, c: _Consumer, due: float) -> float:
         """On the slow poll: put work whose lease ran out back to pending (a claim does not
@@ -613,7 +629,7 @@ class Bus:
         await asyncio.sleep(delay)
         return min(delay * 2, 2.0)
 
-    async def _claim_and_handle(self, c: _Consumer, owner: uuid.UUID, unacked: list[Handled]) -> int:
+    async def _claim_and_handle(self, c: _Consumer, owner: uuid.UUID, unacked: list[Handled], held: _Held) -> int:
         """Claim a batch and run the handler on each; results join `unacked` (or are acked
         at once when they carry writes of their own)."""
         assert self._consumer_pool is not None
@@ -623,11 +639,11 @@ class Bus:
         unfinished = list(rows)  # a message leaves it once its handler has returned
         running = None  # the message whose handler runs now
         # Work handled earlier but not acked yet (a stream's) waits on these handlers too.
-        renewal = self._keep_leases(c, owner, [r["message_id"] for r in rows] + [d.message_id for d, _ in unacked])
+        waiting = [r["message_id"] for r in rows] + [d.message_id for d, _ in unacked]
         try:
             while unfinished and not self._stopping.is_set():
                 row = running = unfinished[0]
-                renewal.handler_started = time.monotonic()
+                held.waiting(0, waiting)
                 outcome = await self._handle(c, row, owner)
                 running = None
                 unfinished.pop(0)
@@ -639,7 +655,7 @@ class Bus:
                 else:
                     unacked.append((delivery, out))
         finally:
-            renewal.task.cancel()
+            held.done(0)
             # Stopping mid-batch: hand back what was not finished, for the next start to
             # take at once rather than after the lease.
             if running is not None:
