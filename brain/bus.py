@@ -211,6 +211,16 @@ def _encode(out: Outgoing) -> tuple:
     return _row(out.topic, out.payload, out.from_agent, out.to_agent, out.correlation_id, out.causation_id)
 
 
+def _wake_when_due(c: _Consumer, when: float) -> None:
+    """Bus._look_at's timer. A plain function with its arguments, not a closure that re-arms
+    itself: that closure referred to itself, a cycle per announced window for the collector."""
+    left = when - time.monotonic()
+    if left > 0:  # the loop's clock is in whole milliseconds: a timer can fire early
+        asyncio.get_running_loop().call_later(left + 0.001, _wake_when_due, c, when)
+    else:
+        c.wake.set()
+
+
 async def _finish(work: Awaitable[Any]) -> None:
     """Await work that a stop must not cut off halfway (an ack in flight): when the caller
     is cancelled meanwhile, the work gets STOP_GRACE_S to complete, then the cancellation
@@ -431,16 +441,7 @@ class Bus:
         """Wake c once time.monotonic() has reached `when`: a claim begun then sees every
         message a window announced before has left silent (see Bus._publish_alone)."""
         c.linger_until = max(c.linger_until, when)
-        loop = asyncio.get_running_loop()
-
-        def due() -> None:
-            left = when - time.monotonic()
-            if left > 0:  # the loop's clock is in whole milliseconds: a timer can fire early
-                loop.call_later(left + 0.001, due)
-            else:
-                c.wake.set()
-
-        loop.call_later(when - time.monotonic(), due)
+        asyncio.get_running_loop().call_later(when - time.monotonic(), _wake_when_due, c, when)
 
     def _wake_all(self) -> None:
         for c in self._consumers.values():
@@ -555,12 +556,14 @@ class Bus:
                 if not done:
                     maybe_more = True
         finally:
-            # Cancelled, or stopping because another bus task failed: what is still running
-            # lets an ack in flight finish and hands its message back otherwise.
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
-            renewing.cancel()
+            try:
+                # Cancelled, or stopping because another bus task failed: what is still running
+                # lets an ack in flight finish and hands its message back otherwise.
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+            finally:  # even when a stop that is itself cut short interrupts the wait above
+                renewing.cancel()
 
     async def _handle_and_ack(self, c: _Consumer, row: asyncpg.Record, owner: uuid.UUID, held: _Held) -> None:
         try:
@@ -602,7 +605,7 @@ class Bus:
                 continue
             try:
                 await self._consumer_pool.execute(Q["renew"], renew, owner, c.name, c.lease_s)
-            except DB_ERRORS as exc:  # the next renewal tries again; the lease has two more thirds
+            except Exception as exc:  # whatever it was, the next renewal tries again (two thirds of the lease left)
                 log.warning("consumer %s: could not renew leases (%s)", c.name, one_line(exc))
 
     async def _reclaim_if_due(self, c: _Consumer, due: float) -> float:

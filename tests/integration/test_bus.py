@@ -607,3 +607,28 @@ async def test_claims_leave_no_reference_cycles_behind(db, app_pool, brain_home)
     finally:
         await bus.stop()
     assert in_cycles < 100, f"{in_cycles} objects in cycles after 100 claims"
+
+
+async def test_a_stop_cut_short_leaves_no_lease_renewal_running(db, app_pool, brain_home):
+    started = asyncio.Event()
+
+    async def handler(d):
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)  # slow to clean up after a stop
+            raise
+
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("slow_stop", ["test.ping"], handler, batch=1, concurrency=2)
+    await bus.start()
+    await bus.publish("test.ping", Ping(n=1), from_agent="test")
+    await asyncio.wait_for(started.wait(), 10)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):  # as the runtime bounds a stop
+            await bus.stop()
+    await asyncio.sleep(0.1)
+    renewals = [t for t in asyncio.all_tasks() if "_keep_leases" in repr(t.get_coro()) and not t.done()]
+    await bus.stop()
+    assert renewals == []
