@@ -264,7 +264,7 @@ class Bus:
         args = _row(topic, payload, from_agent, to_agent, correlation_id, causation_id)
         if conn is not None:
             # Inside the caller's transaction the commit is not ours to time: always wake.
-            return (await conn.fetchrow(Q["publish"], *args, 0))["id"]
+            return (await conn.fetchrow(PUBLISH, *args, 0))["id"]
         return await self._publish_alone(topic, args)
 
     async def _publish_alone(self, topic: str, args: tuple) -> int:
@@ -283,24 +283,14 @@ class Bus:
         closed notifies late.
         Slower traffic gets a notification per message, so its latency is unchanged.
         """
-        # A producer's hot path: one coroutine, the statement straight on the connection. Each
-        # layer of Python here costs the commit rate about what it costs in CPU (paired runs of
-        # `brain bench bus`'s producer: +1.4 % publishes/s over a lock, a method and a helper).
         w = self._windows.get(topic)
         if w is None:
             w = self._windows[topic] = _NotifyWindow()
-        await self._publish_lock.acquire()
-        try:
-            pc = self._publish_conn
-            if pc is None or pc.is_closed():
-                pc = await self._publisher()
+        async with self._publish_lock:
             sent = time.monotonic()
             wake = w.wake_for(sent, self.settings.bus_notify_window_ms)
-            try:  # _fetch_alone, inlined
-                row = await (pc.fetchrow(PUBLISH_QUIET, *args) if wake is None else pc.fetchrow(PUBLISH, *args, wake))
-            except CONNECTION_LOST:
-                self._drop_publisher(pc)
-                raise
+            row = await (self._fetch_alone(PUBLISH_QUIET, args) if wake is None
+                         else self._fetch_alone(PUBLISH, (*args, wake)))
             returned = time.monotonic()
             w.round_trip += 0.2 * (returned - sent - w.round_trip)
             if wake and row["heard"]:
@@ -311,8 +301,6 @@ class Bus:
                 except DB_ERRORS as exc:  # committed: never fail the publish; the slow poll finds it
                     log.warning("bus: late wake-up for %s not sent (%s)", topic, one_line(exc))
             return row["id"]
-        finally:
-            self._publish_lock.release()
 
     async def publish_many(self, outgoing: Sequence[Outgoing],
                            conn: asyncpg.Connection | None = None) -> list[int]:

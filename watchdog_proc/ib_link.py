@@ -16,35 +16,12 @@ from datetime import datetime, timezone
 log = logging.getLogger("watchdog")
 
 FLATTEN_PREFIX = "flatten-"
-# How long after a flatten order stopped working (it filled, or was cancelled after filling
-# part) IB's position report may still show what it closed. Trusting the report meanwhile
-# would send a second closing order, which opens the position again the other way.
+# How long after a closing order filled (all or part) IB's position report may still show
+# what it closed. Trusting the report meanwhile would send a second closing order, which
+# opens the position again the other way.
 FLATTEN_SETTLE_S = 10.0
-# A closing order sent longer ago than this (a DAY order lives a day at most) is forgotten.
-FLATTEN_FORGET_S = 86_400.0
 # Order states in which nothing more will fill.
 CANCELLED = ("Cancelled", "ApiCancelled", "Inactive")
-
-
-class _Flatten:
-    """A closing order this link sent, and when it first saw it no longer working: a market
-    order sent while the market is closed fills at the open, so the wait counts from there."""
-
-    def __init__(self, trade) -> None:
-        self.trade = trade
-        self.sent_at = time.monotonic()
-        self.gone_at: float | None = None
-
-    def settling(self, now: float) -> bool:
-        """Called while the order is not working: may the report still lag what it closed?"""
-        if self.gone_at is None:
-            self.gone_at = now
-        status = self.trade.orderStatus
-        if status.status in CANCELLED and not status.filled:
-            return False  # it closed nothing: the report is right, and the position needs closing
-        # Filled, cancelled after filling part, or a status this link no longer hears about
-        # (ib_async forgets a session's orders when it reconnects): give the report its time.
-        return now - self.gone_at < FLATTEN_SETTLE_S
 
 
 def _is_flatten(trade) -> bool:
@@ -66,7 +43,6 @@ class IBLink:
         self.ib = ib
         self.host, self.port, self.client_id, self.account = host, port, client_id, account
         self.last_error: str | None = None
-        self._flattens: dict[str, _Flatten] = {}  # symbol -> the last closing order this link sent for it
 
     def ensure(self) -> bool:
         """Connected, or one attempt to connect now; never raises."""
@@ -127,29 +103,17 @@ class IBLink:
         contract.exchange = contract.exchange or "SMART"
         ref = f"{FLATTEN_PREFIX}{contract.symbol}-{int(time.time() * 1000)}"
         side = "SELL" if position > 0 else "BUY"
-        trade = self.ib.placeOrder(contract, MarketOrder(side, abs(position), orderRef=ref, tif="DAY"))
-        self._flattens[contract.symbol] = _Flatten(trade)
+        self.ib.placeOrder(contract, MarketOrder(side, abs(position), orderRef=ref, tif="DAY"))
         return {"symbol": contract.symbol, "qty": position, "client_order_id": ref, "side": side.lower()}
 
     def unflattened(self) -> list:
-        """Positions still open with no closing order working for them, nor one that stopped
-        working too lately for the position report to show what it closed."""
-        working = {t.contract.symbol for t in self.ib.reqAllOpenOrders()
+        """Positions still open with no closing order working for them, nor one that filled
+        too lately for IB's position report to show it. What IB and ib_async hold is the only
+        record: open orders, this session's own (listed before IB lists them), and the day's
+        executions (fetched at connect, so a restarted watchdog knows them too)."""
+        working = {t.contract.symbol for t in (*self.ib.reqAllOpenOrders(), *self.ib.openTrades())
                    if _is_flatten(t) and t.orderStatus.status not in CANCELLED}  # IB lists Inactive ones too
-        for symbol in working & self._flattens.keys():
-            self._flattens[symbol].gone_at = None  # listed again (it was not yet, just sent): not settling
-        positions = self._positions()
-        shown = {p.contract.symbol for p in positions}
-        now = time.monotonic()
-        for symbol in [s for s, f in self._flattens.items()
-                       if s not in working and (s not in shown or now - f.sent_at > FLATTEN_FORGET_S)]:
-            del self._flattens[symbol]  # done, the report shows it; or a day old: it weighs on nothing now
-        # What this link sent before it was restarted (or what another watchdog sent before this
-        # one took the watch) it knows only from IB's executions of the day.
         lately = datetime.fromtimestamp(time.time() - FLATTEN_SETTLE_S, timezone.utc)
         closed_lately = {f.contract.symbol for f in self.ib.fills()
                          if (f.execution.orderRef or "").startswith(FLATTEN_PREFIX) and f.time >= lately}
-        # Every closing order of this link not working is looked at, so that each one's wait
-        # counts from the first pass that finds it gone.
-        settling = {s for s, f in self._flattens.items() if s not in working and f.settling(now)}
-        return [p for p in positions if p.contract.symbol not in working | settling | closed_lately]
+        return [p for p in self._positions() if p.contract.symbol not in working | closed_lately]

@@ -144,6 +144,10 @@ class Clock:
         import time
         return time.time() + (self.now - self.start)
 
+    def utc(self):
+        from datetime import datetime, timezone
+        return datetime.fromtimestamp(self.time(), timezone.utc)
+
 
 @pytest.fixture
 def clock(monkeypatch):
@@ -159,7 +163,7 @@ def test_a_flatten_sent_while_the_market_is_closed_settles_from_its_fill(conn, s
     clock.now += 15 * 3600  # the DAY order waits for the open
     assert enforce(conn, settings, link) == []
     book.lag_positions()
-    book.execute(first.orderRef, 149.0)  # the open: it fills, and the report lags
+    book.execute(first.orderRef, 149.0, when=clock.utc())  # the open: it fills, and the report lags
     assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first]
     clock.now += 9
     assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first]
@@ -217,7 +221,7 @@ def test_a_flatten_not_yet_listed_when_first_looked_for_settles_from_its_fill(co
     assert enforce(conn, settings, link) == []  # listed, waiting for the open
     clock.now += 15 * 3600
     book.lag_positions()
-    book.execute(first.orderRef, 149.0)
+    book.execute(first.orderRef, 149.0, when=clock.utc())
     assert enforce(conn, settings, link) == [] and flatten_orders(book) == [first]
 
 
