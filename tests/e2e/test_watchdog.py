@@ -53,7 +53,9 @@ def test_stale_broker_heartbeat_halts_at_l3_within_3s(db, home):
                         timeout=6)
         assert halt[0][1] == 3
         assert time.monotonic() - stopped <= 1.0 + 3.0, "L3 within 3 s of the staleness threshold"
-        entry = db.sql("SELECT body_md, file_path FROM agent_journal WHERE kind = 'halt'")[0]
+        # The halt commits on its own before the watchdog acts on it and journals it.
+        entry = wait_for(lambda: db.sql("SELECT body_md, file_path FROM agent_journal WHERE kind = 'halt'"),
+                         timeout=5)[0]
         assert "no broker heartbeat" in entry[0] and "brainctl resume" in entry[0]
     finally:
         stop(proc)
