@@ -36,3 +36,16 @@ def test_a_dict_or_another_model_is_validated_against_the_topic_first():
         messages.to_json("unit.quote", {"symbol": "SPY", "price": 1.0, "venue": "x"})
     with pytest.raises(UnknownTopic):
         messages.to_json("unit.nope", {"symbol": "SPY"})
+
+
+def test_a_subclass_of_the_topics_model_is_refused_when_it_adds_fields():
+    class QuoteWithVenue(Quote):
+        venue: str
+
+    class SameQuote(Quote):
+        pass
+
+    with pytest.raises(PayloadInvalid, match="unit.quote: venue: Extra inputs are not permitted"):
+        messages.to_json("unit.quote", QuoteWithVenue(symbol="SPY", price=1.0, venue="x"))
+    assert json.loads(messages.to_json("unit.quote", SameQuote(symbol="SPY", price=1.0))) == {"symbol": "SPY",
+                                                                                             "price": 1.0}
