@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import tempfile
 
 from brain.router.prices import Usage
@@ -20,18 +21,27 @@ OVERLOAD = re.compile(r"overloaded|529", re.IGNORECASE)
 
 async def _run(argv: list[str], timeout_s: float) -> tuple[int, str, str]:
     try:
+        # In a process group of its own, so that a timeout or a cancellation can end whatever
+        # the CLI started too: the npm `codex` is a wrapper running the real binary as its
+        # child, and a child left alive keeps the pipes open and the call waiting on them.
         proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                    start_new_session=True)
     except FileNotFoundError:
         raise RouteError("unavailable", f"{argv[0]} is not installed or not on PATH") from None
+    answered = False
     try:
         async with asyncio.timeout(timeout_s):
             out, err = await proc.communicate()
+        answered = True
     except TimeoutError:
         raise RouteError("timeout", f"{argv[0]} did not answer within {timeout_s:.0f}s") from None
     finally:
-        if proc.returncode is None:  # timed out or cancelled: the CLI must not outlive the call
-            proc.kill()
+        if not answered:  # timed out or cancelled: nothing it started may outlive the call
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             await proc.wait()
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -184,6 +185,27 @@ async def test_claude_cli_invalid_schema_is_a_failure(pool, db, fake_path, monke
     router = make(pool, [ClaudeCliRoute("claude", "claude-sonnet-5-5", 20)])
     assert isinstance(await call(router, INPUTS, None), ModelFailure)
     assert [r[2] for r in ledger(db)] == ["invalid", "invalid"]
+
+
+async def test_a_cli_that_does_not_answer_in_time_is_ended_with_what_it_started(pool, db, fake_path, monkeypatch,
+                                                                              tmp_path):
+    pid_file = tmp_path / "child.pid"
+    monkeypatch.setenv("FAKE_CODEX_MODE", "hang")
+    monkeypatch.setenv("FAKE_CODEX_CHILD_PID_FILE", str(pid_file))
+    router = make(pool, [CodexCliRoute("codex", "gpt-5", 1)])
+    started = asyncio.get_running_loop().time()
+    failure = await call(router, INPUTS, None)
+    assert isinstance(failure, ModelFailure) and ledger(db)[0][3] == "timeout"
+    assert asyncio.get_running_loop().time() - started < 5, "the timeout holds although the CLI's child lives on"
+    assert not _running(int(pid_file.read_text())), "what the CLI started is ended with it"
+
+
+def _running(pid: int) -> bool:
+    """Alive, as opposed to gone or dead and not yet reaped (a zombie, which kill(0) still finds)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 async def test_missing_cli_is_unavailable_not_a_crash(pool, db):
