@@ -7,10 +7,12 @@ import asyncio
 import hashlib
 import logging
 
+from brain.agents import reads
 from brain.agents.context import AgentContext
 from brain.agents.topics import CycleOutcome, OrderPlaced, TradeProposal, TradeSignature
 from brain.broker.base import BracketOrder
 from brain.bus import Bus, Delivery, HandlerResult, Outgoing
+from brain.risk.gate import no_room_for
 from brain.sql import queries_beside
 
 log = logging.getLogger("brain.executor")
@@ -73,6 +75,13 @@ def make_handler(ctx: AgentContext, require_watchdog: bool = True):
                 return [_outcome(proposal, "halted", "executor", f"no new entries: {refused}", corr, d.message_id)]
             if not qty or qty < 1:
                 return [_outcome(proposal, "error", "executor", "risk gate approved without a size", corr, d.message_id)]
+            # The Risk Gate saw the book when it signed; other cycles may have entered since.
+            # Entry decisions take turns from here to their commit, so two cycles cannot both
+            # find the last free place.
+            await conn.execute(Q["lock_entries"])
+            full = no_room_for(proposal.symbol, (await reads.account(conn, ctx.broker)).open_positions)
+            if full is not None:
+                return [_outcome(proposal, "veto", "executor", full, corr, d.message_id)]
             result = await ctx.broker.place_bracket(conn, order)
             if result.status == "duplicate":
                 return []

@@ -25,6 +25,10 @@ SELECT p.id, p.correlation_id, p.payload::text AS payload FROM agent_messages p
 -- Serialises the decisions on one cycle (the executor's, the expiry's) until commit.
 SELECT pg_advisory_xact_lock(hashtext('cycle:' || $1))
 
+-- name: lock_entries
+-- Serialises entry decisions across cycles until commit (see the executor).
+SELECT pg_advisory_xact_lock(hashtext('entries'))
+
 -- name: cycle_decided
 SELECT EXISTS (SELECT 1 FROM agent_messages WHERE topic IN ('cycle.outcome', 'order.placed')
                                              AND correlation_id = $1)

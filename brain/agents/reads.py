@@ -18,17 +18,28 @@ async def market_state(conn: asyncpg.Pool | asyncpg.Connection, message_id: int)
     return MarketState.model_validate(json.loads(raw))
 
 
+# Entry orders placed and not filled yet: the paper broker fills them at the next bar's open,
+# IB when it does, and until then `positions` does not show them.
+ENTERING = """SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) AS qty FROM orders
+               WHERE broker = $1 AND intent = 'open' AND status IN ('new', 'working') GROUP BY symbol"""
+
+
 async def account(conn, broker) -> Account:
+    """The account as the risk limits see it: what is held, and what is being entered."""
     row = await broker.account_row(conn)
-    positions = await broker.positions(conn)
+    held = {p["symbol"]: p["qty"] for p in await broker.positions(conn)}
+    for r in await conn.fetch(ENTERING, broker.name):
+        held.setdefault(r["symbol"], r["qty"])
     if row is None:
         return Account(equity=broker.starting_cash, cash=broker.starting_cash, high_water_mark=broker.starting_cash,
-                       day_start_equity=broker.starting_cash, open_positions={})
+                       day_start_equity=broker.starting_cash, open_positions=held)
     return Account(equity=row["equity"], cash=row["cash"], high_water_mark=row["high_water_mark"],
-                   day_start_equity=row["day_start_equity"],
-                   open_positions={p["symbol"]: p["qty"] for p in positions}, locked=row["locked"])
+                   day_start_equity=row["day_start_equity"], open_positions=held, locked=row["locked"])
 
 
-async def holding(conn, account_name: str, symbol: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM positions WHERE account = $1 AND symbol = $2",
-                                    account_name, symbol))
+async def holding(conn, broker, symbol: str) -> bool:
+    """Held, or being entered (see ENTERING)."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM positions WHERE account = $1 AND symbol = $3) "
+        "OR EXISTS (SELECT 1 FROM orders WHERE broker = $2 AND symbol = $3 AND intent = 'open' "
+        "AND status IN ('new', 'working'))", broker.account, broker.name, symbol))

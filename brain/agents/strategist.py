@@ -55,9 +55,9 @@ def make_handler(ctx: AgentContext):
         # however far the feed has moved on (see brain/market/replay.py).
         if side is None:
             return skip(f"signals do not align on a side (composite {state.composite:+.2f})")
-        held = await reads.holding(ctx.pool, ctx.broker.account, state.symbol)
+        held = await reads.holding(ctx.pool, ctx.broker, state.symbol)
         if held:
-            return skip(f"already holding {state.symbol}")
+            return skip(f"already holding or entering {state.symbol}")
         if stance_against(side, a.stance):
             return skip(f"regime stance {a.stance} is against a {side}")
         stop, target = bracket(side, state.close, atr, params)

@@ -18,7 +18,7 @@ class Account:
     cash: float
     high_water_mark: float
     day_start_equity: float
-    open_positions: dict[str, float]      # symbol -> signed quantity
+    open_positions: dict[str, float]      # symbol -> signed quantity, entries not yet filled included
     locked: bool = False
 
 
@@ -55,6 +55,16 @@ def _finite(*values: float | None) -> bool:
     return all(v is not None and isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
 
+def no_room_for(symbol: str, open_positions: dict[str, float]) -> str | None:
+    """Why the book takes no new entry in symbol, or None. An entry placed and not yet filled
+    counts as held: until its fill, positions do not show it."""
+    if symbol in open_positions:
+        return f"already holding or entering {symbol}"
+    if len(open_positions) >= L.MAX_OPEN_POSITIONS:
+        return f"{len(open_positions)} positions open or entering, the cap is {L.MAX_OPEN_POSITIONS}"
+    return None
+
+
 def evaluate(p: Proposal, a: Account) -> RiskDecision:
     def veto(reason: str, **numbers: float) -> RiskDecision:
         return RiskDecision("veto", 0.0, [reason], numbers)
@@ -79,10 +89,8 @@ def evaluate(p: Proposal, a: Account) -> RiskDecision:
         return veto(f"the stop is {risk_per_share / p.entry:.1%} away, beyond {L.MAX_STOP_DISTANCE:.0%}", **numbers)
     if reward_per_share < L.MIN_REWARD_RISK * risk_per_share:
         return veto("the take-profit is closer than the stop", **numbers)
-    if p.symbol in a.open_positions:
-        return veto(f"already holding {p.symbol}", **numbers)
-    if len(a.open_positions) >= L.MAX_OPEN_POSITIONS:
-        return veto(f"{len(a.open_positions)} positions open, the cap is {L.MAX_OPEN_POSITIONS}", **numbers)
+    if (full := no_room_for(p.symbol, a.open_positions)) is not None:
+        return veto(full, **numbers)
     day_pnl = (a.equity - a.day_start_equity) / a.day_start_equity if a.day_start_equity > 0 else 0.0
     numbers["day_pnl_fraction"] = day_pnl
     if day_pnl <= L.DAILY_LOSS_BLOCK:

@@ -218,3 +218,57 @@ async def test_signatures_committed_out_of_order_are_decided_exactly_once(brain,
     assert decisions == ["veto"]
     assert db.sql("SELECT count(*) FROM agent_messages WHERE topic = 'cycle.outcome' AND correlation_id = %s",
                   (corr,)) == [(1,)]
+
+
+async def test_an_entry_not_yet_filled_counts_against_the_position_limits(brain, db):
+    """Paper entries fill at the next bar's open: until then `positions` does not show them, and
+    the limits must count them anyway."""
+    from brain.agents import executor
+    from brain.agents.topics import TradeSignature
+    from brain.bus import Delivery
+
+    rows = states("AAPL", "2013-01-02", "2013-01-31")
+    days = {b.ts.strftime("%Y-%m-%d"): (b, s) for b, s in rows if s is not None}
+    bar, state = days["2013-01-15"]
+    assert await outcome_of(db, await publish_bar(brain, bar, state)) == "placed"
+    assert db.sql("SELECT count(*) FROM positions") == [(0,)], "the entry is working, not filled"
+
+    def gate_reason(corr):
+        return db.sql("SELECT payload->>'verdict', payload->'reasons'->>0 FROM agent_messages "
+                      "WHERE topic = 'trade.signature' AND payload->>'signer' = 'risk_gate' AND correlation_id = %s",
+                      (corr,))
+
+    bar, state = days["2013-01-16"]
+    corr = await inject(brain, db, bar, state, side="sell")
+    assert await outcome_of(db, corr) == "veto"
+    assert gate_reason(corr) == [("veto", "already holding or entering AAPL")]
+
+    for n in range(4):  # four more entries working: five in all, the cap
+        db.sql("INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty, status) "
+               "VALUES (%s, %s, 'buy', 'open', 'market', 1, 'working')", (f"other-{n}", f"X{n}"), role="app")
+    msft = {b.ts.strftime("%Y-%m-%d"): (b, s) for b, s in states("MSFT", "2013-01-02", "2013-01-31") if s}
+    bar, state = msft["2013-01-15"]
+    corr = await inject(brain, db, bar, state, side="sell")
+    assert await outcome_of(db, corr) == "veto"
+    assert gate_reason(corr) == [("veto", "5 positions open or entering, the cap is 5")]
+
+    # The executor checks again at placement: here the gate signed before the book filled up.
+    when = bar.ts
+    corr = "GOOG@2013-01-15T00:00:00+00:00#late"
+    proposal = TradeProposal(proposal_id=f"{corr}:v1", symbol="GOOG", bar_time=when, state_message_id=1,
+                             side="sell", entry=700.0, stop=720.0, take_profit=670.0, confidence=0.6, edge=1.5,
+                             size_factor=1.0, regime="trending_down", stance="neutral", rationale="test",
+                             numbers={"close": 700.0})
+    pid = await brain.bus.publish("trade.proposal", proposal, from_agent="test", correlation_id=corr, to_agent="nobody")
+    sigs = [TradeSignature(proposal_id=proposal.proposal_id, proposal_message_id=pid, signer=s, verdict="approve",
+                           reasons=["test"], qty=10 if s == "risk_gate" else None)
+            for s in ("risk_gate", "fact_checker", "double_checker")]
+    mids = [await brain.bus.publish("trade.signature", s, from_agent=s.signer, correlation_id=corr, causation_id=pid,
+                                    to_agent="nobody") for s in sigs]
+    result = await executor.make_handler(brain.ctx, require_watchdog=False)(
+        Delivery("executor", mids[-1], "trade.signature", sigs[-1], "double_checker", "nobody", corr, pid, 1, when))
+    async with brain.pool.acquire() as conn, conn.transaction():
+        [outcome] = await result.in_tx(conn)
+    assert (outcome.payload.outcome, outcome.payload.by) == ("veto", "executor")
+    assert outcome.payload.detail == "5 positions open or entering, the cap is 5"
+    assert db.sql("SELECT count(*) FROM orders WHERE symbol = 'GOOG'") == [(0,)]

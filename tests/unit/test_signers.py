@@ -22,6 +22,7 @@ CASH = 100_000.0
 
 class FlatBroker:
     """A broker with no account row yet and nothing open: the gate sizes against starting cash."""
+    name = account = "paper"
     starting_cash = CASH
 
     async def account_row(self, _conn):
@@ -36,7 +37,10 @@ def sign(size_factor: float, verdict: str = "approve"):
         return ModelAnswer({"verdict": verdict, "size_factor": size_factor, "reasons": ["model"]}, "offline",
                            "offline", "risk-gate", "h", 0.0, 1.0)
 
-    ctx = SimpleNamespace(pool=None, broker=FlatBroker(), ask=ask)
+    async def nothing_entering(*_args):
+        return []
+
+    ctx = SimpleNamespace(pool=SimpleNamespace(fetch=nothing_entering), broker=FlatBroker(), ask=ask)
     d = Delivery("risk_gate", 7, "trade.proposal", PROPOSAL, "strategist", None, "AAPL@x", 1, 1, WHEN)
     [out] = asyncio.run(risk_gate(ctx)(d))
     return out.payload
