@@ -29,6 +29,9 @@ from brain.strategy import DEFAULT, TUNABLE
 # without one; a consumer whose listener reconnects keeps looking this long.
 BUS_NOTIFY_WINDOW_MAX_MS = 50
 ROUTES = ("claude_cli", "codex_cli", "anthropic", "openai", "compatible", "offline")
+# The paid APIs' keys, read by their SDKs from the environment (never from a BRAIN_ setting,
+# so they stay out of config files): a listed route without one could only fail every call.
+API_KEYS = {"anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"), "openai": ("OPENAI_API_KEY",)}
 # A list setting from the environment: a JSON list, or names separated by commas.
 NameList = Annotated[list[str], NoDecode]
 
@@ -102,7 +105,10 @@ class Settings(BaseSettings):
     router_routes: NameList = ["offline"]
     router_anthropic_model: str = "claude-sonnet-5-5"
     router_openai_model: str = "gpt-5-mini"
-    router_compatible_base_url: str | None = None      # e.g. http://127.0.0.1:11434/v1 (Ollama)
+    # e.g. http://127.0.0.1:11434/v1 (Ollama); needed when the compatible route is listed
+    router_compatible_base_url: str | None = Field(default=None, validate_default=True)
+    # Sent to that endpoint only (OpenRouter needs one; a local server none). Never OPENAI_API_KEY.
+    router_compatible_api_key: str | None = None
     router_compatible_model: str = "llama3.1"
     router_compatible_zero_cost: bool = True           # a local model costs nothing per token
     router_claude_cli: str = "claude"
@@ -209,7 +215,18 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown route {unknown[0]!r}; known routes: {', '.join(ROUTES)}")
         if not routes:
             raise ValueError("at least one route is needed (offline needs no model)")
+        for route in routes:
+            keys = API_KEYS.get(route, ())
+            if keys and not any(os.environ.get(k) for k in keys):
+                raise ValueError(f"the {route} route needs {' or '.join(keys)} in the environment")
         return routes
+
+    @field_validator("router_compatible_base_url")
+    @classmethod
+    def _compatible_needs_its_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        if not url and "compatible" in (info.data.get("router_routes") or ()):
+            raise ValueError("needed when the compatible route is listed in BRAIN_ROUTER_ROUTES")
+        return url
 
     @classmethod
     def settings_customise_sources(

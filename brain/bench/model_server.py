@@ -15,6 +15,7 @@ class ModelServer:
         self.modes: list[str] = []          # consumed one per request; empty = "ok"
         self.answer: dict[str, Any] = {}
         self.requests: list[tuple[str, dict]] = []
+        self.authorizations: list[str | None] = []  # each request's credentials, as sent
         self._seen_prefixes: set[str] = set()
         self.hang_s = 5.0
         # Appended to the model asked for, as the real APIs name the dated snapshot that
@@ -29,6 +30,7 @@ class ModelServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 server.requests.append((self.path, body))
+                server.authorizations.append(self.headers.get("authorization") or self.headers.get("x-api-key"))
                 mode = server.modes.pop(0) if server.modes else "ok"
                 if mode == "hang":
                     time.sleep(server.hang_s)

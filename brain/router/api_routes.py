@@ -84,7 +84,8 @@ class OpenAIRoute:
         self.name = name
         self.zero_cost = zero_cost
         self.default_model = default_model
-        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "unused", max_retries=0,
+        # The SDK insists on a key; a local endpoint that wants none ignores this placeholder.
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "none", max_retries=0,
                                          timeout=timeout_s)
 
     async def complete(self, skill: Skill, prompt: Prompt) -> Reply:

@@ -1,6 +1,8 @@
 """Build the router the settings describe."""
 from __future__ import annotations
 
+import os
+
 import asyncpg
 
 from brain.config import Settings
@@ -22,12 +24,14 @@ def build_routes(settings: Settings) -> list[Route]:
         elif name == "openai":
             from brain.router.api_routes import OpenAIRoute
 
-            routes.append(OpenAIRoute("openai", settings.router_openai_model, settings.router_timeout_s))
+            routes.append(OpenAIRoute("openai", settings.router_openai_model, settings.router_timeout_s,
+                                      api_key=os.environ["OPENAI_API_KEY"]))  # checked by the settings
         elif name == "compatible":
             from brain.router.api_routes import OpenAIRoute
 
             routes.append(OpenAIRoute("compatible", settings.router_compatible_model, settings.router_timeout_s,
                                       base_url=settings.router_compatible_base_url,
+                                      api_key=settings.router_compatible_api_key,
                                       zero_cost=settings.router_compatible_zero_cost))
         elif name in ("claude_cli", "codex_cli"):
             from brain.router.cli_routes import ClaudeCliRoute, CodexCliRoute

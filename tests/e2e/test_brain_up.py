@@ -48,9 +48,15 @@ def test_brain_up_until_done(db, tmp_path):
     ("BRAIN_ROUTER_ROUTES", "[offline", "brain: invalid setting BRAIN_ROUTER_ROUTES: Value error, not a JSON list"),
     ("BRAIN_IB_SYMBOLS", "  ,  ", "brain: invalid setting BRAIN_IB_SYMBOLS: Value error, at least one symbol"),
     ("BRAIN_CONFIG", "no-such.yaml", "brain: invalid setting BRAIN_CONFIG: no such file: no-such.yaml"),
+    ("BRAIN_ROUTER_ROUTES", "openai,offline",
+     "brain: invalid setting BRAIN_ROUTER_ROUTES: Value error, the openai route needs OPENAI_API_KEY in the environment"),
+    ("BRAIN_ROUTER_ROUTES", "compatible,offline", "brain: invalid setting BRAIN_ROUTER_COMPATIBLE_BASE_URL: Value "
+                                                  "error, needed when the compatible route is listed"),
 ])
 def test_bad_settings_stop_with_one_line(db, tmp_path, var, value, message):
     env = db.env(tmp_path)
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"):
+        env.pop(key, None)
     env[var] = value
     out = subprocess.run([sys.executable, "-m", "brain.cli.brain_main", "up", "--until-done"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=60)

@@ -101,6 +101,25 @@ async def test_overload_and_server_errors_are_route_failures(pool, server, db):
     assert [(r[0], r[3]) for r in ledger(db)] == [("anthropic", "overloaded"), ("openai", "server"), ("offline", None)]
 
 
+async def test_each_api_route_sends_its_own_key_from_the_settings(pool, server, db, monkeypatch, tmp_path):
+    from brain.router.factory import build_routes
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-anthropic")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    for routes, extra, sent in ((["openai"], {}, "sk-openai"),
+                                (["anthropic"], {}, "sk-anthropic"),
+                                # a third party never gets the OpenAI key
+                                (["compatible"], {"router_compatible_base_url": server.url + "/v1",
+                                                  "router_compatible_api_key": "sk-router"}, "sk-router"),
+                                (["compatible"], {"router_compatible_base_url": server.url + "/v1"}, "none")):
+        settings = db.settings(tmp_path, router_routes=routes, **extra)
+        answer = await call(make(pool, build_routes(settings)), INPUTS, None)
+        assert isinstance(answer, ModelAnswer) and answer.route == routes[0]
+        assert server.authorizations[-1] in (sent, f"Bearer {sent}")
+
+
 async def test_a_hanging_route_times_out(pool, server, db):
     server.modes = ["hang"]
     server.hang_s = 3.0
