@@ -14,6 +14,7 @@ from brain.errors import BrainError
 def start_watchdog(settings: Settings, admin_url: str) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(DATABASE_URL=admin_url, BRAIN_HOME=str(settings.home))
+    settings.home.mkdir(parents=True, exist_ok=True)  # with DATABASE_URL, nothing else has made it
     log = open(settings.home / "watchdog.log", "ab")
     try:
         return subprocess.Popen([sys.executable, "-m", "watchdog_proc"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -26,8 +27,7 @@ async def wait_for_watchdog(pool, proc: subprocess.Popen, timeout_s: float) -> N
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
         if proc.poll() is not None:
-            raise BrainError(f"the watchdog exited with code {proc.returncode} (see {os.path.basename('watchdog.log')} "
-                             "under BRAIN_HOME)")
+            raise BrainError(f"the watchdog exited with code {proc.returncode} (see watchdog.log under BRAIN_HOME)")
         age = await pool.fetchval("SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state "
                                   "WHERE key = 'heartbeat:watchdog'")
         if age is not None and age < 5:

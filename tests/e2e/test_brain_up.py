@@ -13,8 +13,7 @@ from tests.integration.cycle_support import context_dir
 
 @pytest.mark.slow
 def test_brain_up_until_done(db, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
+    home = tmp_path / "not" / "yet" / "home"  # with DATABASE_URL, brain up makes it
     ctx = context_dir(tmp_path)
     env = db.env(home)
     env.update(BRAIN_CONTEXT_DIR=str(ctx), BRAIN_SKILLS_DIR=str(REPO / "skills"), BRAIN_INGRESS_PORT="0")
@@ -27,6 +26,7 @@ def test_brain_up_until_done(db, tmp_path):
     assert states == 82 and states - 2 <= cycles <= states   # the last bars' orders may wait for a fill
     files = list((ctx / "journal").glob("*/*.md"))
     assert len(files) == cycles
+    assert (home / "watchdog.log").stat().st_size > 0
     assert db.sql("SELECT count(*) FROM app_state WHERE key = 'heartbeat:watchdog'") == [(1,)]
     # Every order went through three approvals.
     unapproved = db.sql("""SELECT o.client_order_id FROM orders o WHERE o.intent = 'open'
