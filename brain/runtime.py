@@ -73,6 +73,7 @@ class Brain:
     async def start(self) -> None:
         await self._repair_journal()
         await self.bus.start()
+        await self.ctx.router.publish_breakers()
         self.spawn(self._heartbeats(), "heartbeat")
         self.spawn(self._persist_skills(), "skill recorder")
         self.spawn(expire_stale_proposals(self.bus, self.settings.signature_timeout_s), "proposal expiry")

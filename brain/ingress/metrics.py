@@ -49,7 +49,7 @@ async def render(pool) -> str:
             b = GaugeMetricFamily("brain_breaker_open", "1 when a route's breaker is open or half-open",
                                   labels=["route"])
             for route, state in breakers:
-                b.add_metric([route], 0 if state == "closed" else 1)
+                b.add_metric([route], 1 if state in ("open", "half_open") else 0)
             yield b
             yield GaugeMetricFamily("brain_halt_level", "Highest active halt level (0 = none)", value=halt)
 

@@ -10,3 +10,8 @@ SELECT coalesce(sum(cost_usd), 0)::float8 FROM llm_cost_ledger WHERE created_at 
 -- name: save_breaker
 INSERT INTO app_state (key, value, updated_at) VALUES ('breaker:' || $1, $2::jsonb, clock_timestamp())
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+
+-- name: breakers_off
+-- Routes a previous run listed and this one does not.
+UPDATE app_state SET value = jsonb_build_object('state', 'off'), updated_at = clock_timestamp()
+ WHERE key LIKE 'breaker:%' AND substr(key, 9) <> ALL($1::text[])

@@ -82,6 +82,14 @@ class Router:
             started = time.perf_counter()
             try:
                 reply = await route.complete(skill, prompt)
+            except asyncio.CancelledError:
+                # Stopping mid-call: the attempt is booked all the same (a paid request may
+                # already be billed; its usage is unknown), and not itself cut short.
+                latency = (time.perf_counter() - started) * 1000
+                await asyncio.shield(self._book(agent, skill, route.name, skill.model or "-", Usage(), latency,
+                                                correlation_id, "failed", "cancelled",
+                                                "the call was cancelled (the brain was stopping)"))
+                raise
             except Exception as exc:
                 # A route's own failure, or anything else it raised (a CLI path that is a
                 # directory, a bug): booked as a failed call, and the next route is tried.
@@ -122,15 +130,34 @@ class Router:
 
     async def flush_ledger(self) -> None:
         rows, self._pending = self._pending, []
-        if rows:
+        if not rows:
+            return
+        try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("SET LOCAL synchronous_commit TO off")
                 await conn.executemany(Q["record"], rows)
+        except BaseException:
+            # Not written (the database went away, or a stop cut the flush short): kept, ahead
+            # of what was booked meanwhile, for the next flush.
+            self._pending[:0] = rows
+            raise
 
     async def flush_forever(self, every_s: float = 0.2) -> None:
         while True:
             await asyncio.sleep(every_s)
-            await self.flush_ledger()
+            try:
+                await self.flush_ledger()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("ledger: %d rows wait to be written (%s)", len(self._pending), one_line(exc))
+
+    async def publish_breakers(self) -> None:
+        """At start: every route's breaker as this process has it (closed), and routes no longer
+        listed as off, so that what the operator reads is not a previous run's."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(Q["breakers_off"], list(self.breakers))
+            for breaker in self.breakers.values():
+                await conn.execute(Q["save_breaker"], breaker.route, json.dumps(breaker.snapshot()))
+                breaker.changed = False
 
     async def _save_breaker(self, breaker: Breaker) -> None:
         if breaker.changed:

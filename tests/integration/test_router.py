@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from brain.router import offline
@@ -16,6 +18,7 @@ from brain.router.cli_routes import ClaudeCliRoute, CodexCliRoute
 from brain.router.prices import PriceTable
 from brain.router.router import Router
 from brain.router.routes import OfflineRoute, RouteError
+from brain.db.urls import psycopg_conninfo
 from brain.skills.parse import parse_skill
 from tests.conftest import REPO
 from brain.bench.model_server import ModelServer
@@ -52,6 +55,18 @@ def anthropic(server, timeout=5.0):
 
 def openai_route(server):
     return OpenAIRoute("openai", "gpt-5-mini", 5.0, base_url=server.url + "/v1", api_key="test-key")
+
+
+@contextmanager
+def db_lock(table: str, db):
+    """Hold an exclusive lock on a table from another session while the block runs."""
+    with psycopg.connect(psycopg_conninfo(db.url("admin"))) as other:
+        other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+
+
+def anthropic_route_unused():
+    return AnthropicRoute("claude-sonnet-5-5", 1.0, base_url="http://127.0.0.1:9", api_key="unused")
 
 
 def ledger(db):
@@ -308,3 +323,29 @@ async def test_a_trial_cancelled_mid_call_lets_the_breaker_try_again(pool, db):
     with pytest.raises(asyncio.CancelledError):
         await trial
     assert router.breakers["claude_cli"].allow(), "the abandoned trial no longer holds the breaker shut"
+    await router.flush_ledger()
+    assert [(r[0], r[2], r[3]) for r in ledger(db)] == [("claude_cli", "failed", "server"),
+                                                       ("claude_cli", "failed", "cancelled")], "the cut call is booked"
+
+
+async def test_ledger_rows_a_flush_could_not_write_are_kept_for_the_next(pool, db):
+    router = make(pool, [OfflineRoute()])
+    assert isinstance(await router.call("regime", SKILL, INPUTS, None), ModelAnswer)  # booked, not yet written
+    with db_lock("llm_cost_ledger", db):
+        flush = asyncio.ensure_future(router.flush_ledger())
+        await asyncio.sleep(0.2)
+        flush.cancel()  # a stop cuts the flush short while it waits
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+    assert ledger(db) == []
+    await router.flush_ledger()
+    assert [r[0] for r in ledger(db)] == ["offline"], "written by the next flush"
+
+
+async def test_breakers_read_at_start_are_this_runs(pool, db):
+    db.sql("INSERT INTO app_state (key, value) VALUES ('breaker:anthropic', '{\"state\": \"open\"}'), "
+           "('breaker:codex_cli', '{\"state\": \"open\"}')", role="app")
+    router = make(pool, [anthropic_route_unused(), OfflineRoute()])
+    await router.publish_breakers()
+    states = dict(db.sql("SELECT substr(key, 9), value->>'state' FROM app_state WHERE key LIKE 'breaker:%%'"))
+    assert states == {"anthropic": "closed", "offline": "closed", "codex_cli": "off"}
