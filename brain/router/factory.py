@@ -6,6 +6,7 @@ import os
 import asyncpg
 
 from brain.config import Settings
+from brain.errors import ConfigError
 from brain.router.prices import DEFAULT_TABLE, PriceTable
 from brain.router.router import Router
 from brain.router.routes import OfflineRoute, Route
@@ -44,6 +45,19 @@ def build_routes(settings: Settings) -> list[Route]:
 
 
 def build_router(settings: Settings, pool: asyncpg.Pool, philosophy: str) -> Router:
-    return Router(pool, build_routes(settings), philosophy, PriceTable(settings.router_price_table or DEFAULT_TABLE),
-                  settings.router_breaker_threshold, settings.router_breaker_cooldown_s,
-                  settings.router_daily_budget_usd)
+    prices = PriceTable(settings.router_price_table or DEFAULT_TABLE)
+    for setting, model in _paid_models(settings):
+        if not prices.knows(model):
+            raise ConfigError(f"invalid setting {setting}: no price for {model!r} in the price table "
+                              f"({settings.router_price_table or DEFAULT_TABLE}); the daily budget could not count it")
+    return Router(pool, build_routes(settings), philosophy, prices, settings.router_breaker_threshold,
+                  settings.router_breaker_cooldown_s, settings.router_daily_budget_usd)
+
+
+def _paid_models(settings: Settings) -> list[tuple[str, str]]:
+    """The models the listed paid routes call by default, with the setting that names each."""
+    paid = {"anthropic": ("BRAIN_ROUTER_ANTHROPIC_MODEL", settings.router_anthropic_model),
+            "openai": ("BRAIN_ROUTER_OPENAI_MODEL", settings.router_openai_model)}
+    if not settings.router_compatible_zero_cost:
+        paid["compatible"] = ("BRAIN_ROUTER_COMPATIBLE_MODEL", settings.router_compatible_model)
+    return [paid[r] for r in settings.router_routes if r in paid]

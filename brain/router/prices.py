@@ -38,13 +38,29 @@ class PriceTable:
                     raise ConfigError(f"price table {path}: {model} lacks {', '.join(sorted(missing))}")
             self.models[model] = sorted(entries, key=lambda e: e["effective"])
 
+    def knows(self, model: str) -> bool:
+        return bool(self.models.get(model) or self.models.get(SNAPSHOT_SUFFIX.sub("", model)))
+
     def cost(self, model: str, usage: Usage, on: date | None = None) -> float | None:
         """USD for the call, or None when the model is not in the table."""
         entries = self.models.get(model) or self.models.get(SNAPSHOT_SUFFIX.sub("", model))
         if not entries:
             return None
+        return _priced(usage, self._current(entries, on))
+
+    def highest(self, usage: Usage, on: date | None = None) -> float:
+        """USD for the call at the table's highest rate for each kind of token: what an unpriced
+        model's call is booked at, so that the daily budget still counts it (over, not under)."""
+        current = [self._current(entries, on) for entries in self.models.values()]
+        return _priced(usage, {k: max((p[k] for p in current), default=0.0)
+                               for k in ("input", "output", "cache_read", "cache_write")})
+
+    @staticmethod
+    def _current(entries: list[dict], on: date | None) -> dict:
         on = on or date.today()
-        current = [e for e in entries if e["effective"] <= on] or entries[:1]
-        p = current[-1]
-        return (usage.input_tokens * p["input"] + usage.output_tokens * p["output"]
-                + usage.cache_read_tokens * p["cache_read"] + usage.cache_write_tokens * p["cache_write"]) / 1e6
+        return ([e for e in entries if e["effective"] <= on] or entries[:1])[-1]
+
+
+def _priced(usage: Usage, p: dict) -> float:
+    return (usage.input_tokens * p["input"] + usage.output_tokens * p["output"]
+            + usage.cache_read_tokens * p["cache_read"] + usage.cache_write_tokens * p["cache_write"]) / 1e6

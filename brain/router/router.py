@@ -112,9 +112,12 @@ class Router:
 
     async def _book(self, agent, skill, route, model, usage: Usage, latency, correlation_id, outcome,
                     error_class, detail) -> float:
-        cost = 0.0 if self.routes[route].zero_cost else (self.prices.cost(model, usage) or 0.0)
-        if not self.routes[route].zero_cost and self.prices.cost(model, usage) is None:
-            log.warning("no price for model %s; its calls are booked at $0 (add it to the price table)", model)
+        cost = 0.0 if self.routes[route].zero_cost else self.prices.cost(model, usage)
+        if cost is None:
+            cost = self.prices.highest(usage)
+            if cost:
+                log.warning("no price for model %s: its call is booked at the price table's highest rates, "
+                            "$%.4f (add the model to the table)", model, cost)
         args = (agent, skill.name, skill.content_hash, correlation_id, route, model, usage.input_tokens,
                 usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens, cost, latency, outcome,
                 error_class, (detail or "")[:1000] or None)

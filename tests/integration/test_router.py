@@ -259,6 +259,22 @@ async def test_a_dated_snapshot_is_priced_as_its_model(pool, server, db):
     assert row[8] == pytest.approx(PriceTable().cost("gpt-5-mini", _usage(row)), abs=1e-12)
 
 
+async def test_an_unpriced_model_counts_against_the_budget_and_is_refused_as_a_default(pool, server, db,
+                                                                                      monkeypatch, tmp_path):
+    from brain.errors import ConfigError
+    from brain.router.factory import build_router
+
+    router = make(pool, [OpenAIRoute("openai", "gpt-9-unpriced", 5.0, base_url=server.url + "/v1", api_key="k")])
+    answer = await call(router, INPUTS, None)
+    [row] = ledger(db)
+    assert row[1] == "gpt-9-unpriced" and row[8] > 0 and answer.cost_usd == row[8]
+    assert row[8] == pytest.approx(PriceTable().highest(_usage(row)), abs=1e-12)
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    settings = db.settings(tmp_path, router_routes=["openai", "offline"], router_openai_model="gpt-9-unpriced")
+    with pytest.raises(ConfigError, match="invalid setting BRAIN_ROUTER_OPENAI_MODEL: no price for 'gpt-9-unpriced'"):
+        build_router(settings, pool, PHILOSOPHY)
+
+
 def _usage(row):
     from brain.router.prices import Usage
     return Usage(input_tokens=row[4], output_tokens=row[5], cache_read_tokens=row[6], cache_write_tokens=row[7])

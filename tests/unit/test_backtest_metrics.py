@@ -45,3 +45,20 @@ def test_price_table_uses_the_row_in_effect_on_the_day():
     assert table.cost("claude-sonnet-5-5", usage, date(2026, 9, 15)) == pytest.approx(0.20)
     assert table.cost("claude-sonnet-5-5", usage, date(2026, 11, 1)) == pytest.approx(0.10)
     assert table.cost("no-such-model", usage) is None
+
+
+def test_an_unpriced_model_is_booked_at_the_tables_highest_rates(tmp_path):
+    from datetime import date
+
+    from brain.router.prices import PriceTable, Usage
+
+    (tmp_path / "prices.yaml").write_text(
+        "models:\n"
+        "  a: [{effective: 2026-01-01, input: 1.0, output: 9.0, cache_write: 0.5, cache_read: 0.1}]\n"
+        "  b: [{effective: 2026-01-01, input: 3.0, output: 4.0, cache_write: 2.0, cache_read: 0.3},\n"
+        "      {effective: 2027-01-01, input: 30.0, output: 40.0, cache_write: 20.0, cache_read: 3.0}]\n")
+    table = PriceTable(tmp_path / "prices.yaml")
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=1_000_000,
+                  cache_write_tokens=1_000_000)
+    assert table.highest(usage, date(2026, 6, 1)) == pytest.approx(3.0 + 9.0 + 0.3 + 2.0)
+    assert table.highest(usage, date(2027, 6, 1)) == pytest.approx(30.0 + 40.0 + 3.0 + 20.0)
