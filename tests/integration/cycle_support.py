@@ -22,8 +22,8 @@ def context_dir(tmp: Path) -> Path:
 
 
 async def start_brain(db, tmp: Path, **overrides):
-    settings = db.settings(tmp / "home", context_dir=context_dir(tmp), skills_dir=REPO / "skills",
-                           bus_poll_interval_s=0.5, **{"ingress_port": 0, **overrides})
+    settings = db.settings(tmp / "home", context_dir=context_dir(tmp), bus_poll_interval_s=0.5,
+                           **{"ingress_port": 0, "skills_dir": REPO / "skills", **overrides})
     (tmp / "home").mkdir(exist_ok=True)
     brain = await open_brain(settings, db.url("app"), require_watchdog=False, watch_skills=False)
     await brain.start()

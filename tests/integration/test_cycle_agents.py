@@ -272,3 +272,55 @@ async def test_an_entry_not_yet_filled_counts_against_the_position_limits(brain,
     assert (outcome.payload.outcome, outcome.payload.by) == ("veto", "executor")
     assert outcome.payload.detail == "5 positions open or entering, the cap is 5"
     assert db.sql("SELECT count(*) FROM orders WHERE symbol = 'GOOG'") == [(0,)]
+
+
+def _skip_reason(db, corr):
+    [(reason,)] = db.sql("SELECT payload->>'reason' FROM agent_messages WHERE topic = 'trade.skip' "
+                         "AND correlation_id = %s", (corr,))
+    return reason
+
+
+async def test_a_bracket_below_zero_is_a_skip_before_any_model_call(brain, db):
+    rows = states("AAPL", "2013-01-02", "2013-01-31")
+    bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+    assert state.signalled_side == "sell"
+    wild = state.model_copy(update={"indicators": {**state.indicators, "atr": state.close * 0.4}})
+    corr = await publish_bar(brain, bar, wild)
+    assert await outcome_of(db, corr) == "skip"
+    assert "the take-profit would be at" in _skip_reason(db, corr)
+    assert db.sql("SELECT count(*) FROM llm_cost_ledger WHERE agent = 'strategist' AND correlation_id = %s",
+                  (corr,)) == [(0,)]
+
+
+async def test_a_strategist_answer_past_a_proposals_bounds_is_a_skip(db, tmp_path, monkeypatch):
+    """A hand-edited skill schema lets a size factor of 1.5 by; the proposal's bounds, in code, do not."""
+    import shutil
+
+    from brain.bench.model_server import ModelServer
+    from tests.conftest import REPO
+
+    skills = tmp_path / "skills"
+    shutil.copytree(REPO / "skills", skills)
+    regime = skills / "regime" / "SKILL.md"
+    regime.write_text(regime.read_text().replace("route_preference: [claude_cli, anthropic, openai, offline]",
+                                                 "route_preference: [offline]"))
+    strategist = skills / "strategist" / "SKILL.md"
+    text = strategist.read_text()
+    assert '"size_factor": {"type": "number", "minimum": 0, "maximum": 1,' in text
+    strategist.write_text(text.replace('"size_factor": {"type": "number", "minimum": 0, "maximum": 1,',
+                                       '"size_factor": {"type": "number", "minimum": 0, "maximum": 3,'))
+    with ModelServer() as server:
+        server.answer = {"action": "propose", "side": "sell", "confidence": 0.6, "edge": 1.5, "size_factor": 1.5,
+                         "rationale": "bigger", "skip_reason": None}
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        brain = await start_brain(db, tmp_path, router_routes=["offline", "anthropic"], skills_dir=skills)
+        try:
+            rows = states("AAPL", "2013-01-02", "2013-01-31")
+            bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+            corr = await publish_bar(brain, bar, state)
+            assert await outcome_of(db, corr) == "skip"
+            assert _skip_reason(db, corr).startswith("the model's answer does not fit a proposal: size_factor:")
+        finally:
+            await brain.close()
+    assert db.sql("SELECT count(*) FROM orders") == [(0,)]
