@@ -79,9 +79,10 @@ def test_bad_arguments_and_yaml_config(db, tmp_path):
     assert out.stderr.count("\n") == 1
 
 
-def test_list_settings_take_commas_as_well_as_json():
+def test_list_settings_take_commas_as_well_as_json(monkeypatch):
     from brain.config import load_settings
 
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")  # a listed paid route needs its key
     settings = load_settings(router_routes="offline, anthropic", ib_symbols=' aapl,msft ')
     assert settings.router_routes == ["offline", "anthropic"] and settings.ib_symbols == ["AAPL", "MSFT"]
     assert load_settings(router_routes='["offline"]').router_routes == ["offline"]
