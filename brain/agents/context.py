@@ -1,12 +1,14 @@
 """What every agent is handed: the database, the router, the skills, the broker."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
+from brain.agents.answers import ACCEPTS
 from brain.agents.topics import ModelCall
 from brain.broker.base import Broker
 from brain.config import Settings
@@ -26,7 +28,19 @@ class AgentContext:
 
     async def ask(self, agent: str, skill_name: str, inputs: dict[str, Any],
                   correlation_id: str | None) -> ModelAnswer | ModelFailure:
-        return await self.router.call(agent, self.skills.get(skill_name), inputs, correlation_id)
+        """The model's answer, within the bounds the code sets for this skill (see answers.py)."""
+        answer = await self.router.call(agent, self.skills.get(skill_name), inputs, correlation_id)
+        accepts = ACCEPTS.get(skill_name)
+        if accepts is None or isinstance(answer, ModelFailure):
+            return answer
+        try:
+            data = accepts.model_validate(answer.data).model_dump()
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "answer"
+            return ModelFailure(f"the answer is outside what the code takes: {where}: {err['msg']}",
+                                [f"{answer.route}: {where}: {err['msg']}"], answer.skill, answer.skill_hash)
+        return replace(answer, data=data)
 
 
 def call_info(answer: ModelAnswer) -> ModelCall:

@@ -42,14 +42,7 @@ def risk_gate(ctx: AgentContext):
         if isinstance(answer, ModelFailure):
             return _signature(d, p, "risk_gate", "veto", [f"model failure, failing closed: {answer.reason}"],
                               decision.numbers)
-        factor = answer.data["size_factor"]
-        if not 0 <= factor <= 1:
-            # The skill's schema says as much, but a skill file is edited by hand and reloaded
-            # while running: that a model can only shrink a trade is held here, in code.
-            return _signature(d, p, "risk_gate", "veto", [f"the model's size factor {factor} is outside [0, 1]: "
-                                                          "a model may only shrink a trade"],
-                              decision.numbers, call=call_info(answer))
-        qty = math.floor(decision.qty * factor)
+        qty = math.floor(decision.qty * answer.data["size_factor"])  # at most 1 (agents/answers.py)
         if answer.data["verdict"] == "veto" or qty < 1:
             return _signature(d, p, "risk_gate", "veto", answer.data["reasons"], decision.numbers, call=call_info(answer))
         reasons = list(dict.fromkeys(decision.reasons + answer.data["reasons"]))  # the model may echo the code

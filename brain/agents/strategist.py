@@ -3,8 +3,6 @@
 the model judges quality."""
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from brain.agents import reads
 from brain.agents.context import AgentContext, call_info
 from brain.agents.regime import STANCE_CAP
@@ -81,19 +79,11 @@ def make_handler(ctx: AgentContext):
             return skip(f"model proposed {data['side']} but the signals allow only {side}", call_info(answer))
         numbers = {"close": state.close, "atr": atr, "entry": state.close, "stop": stop, "take_profit": target,
                    "composite": state.composite, **{k: state.indicators[k] for k in ("rsi", "adx", "macd_hist")}}
-        try:
-            proposal = TradeProposal(
-                proposal_id=f"{corr}:v1", symbol=state.symbol, bar_time=state.bar_time,
-                state_message_id=a.state_message_id, side=side, entry=state.close, stop=stop, take_profit=target,
-                confidence=data["confidence"], edge=min(data["edge"], params.reward_risk),
-                size_factor=data["size_factor"], regime=a.regime, stance=a.stance, rationale=data["rationale"],
-                numbers=numbers, call=call_info(answer))
-        except ValidationError as exc:
-            # The skill's schema let it by (a skill file is edited by hand); the proposal's own
-            # bounds, in code, do not. Failing here would retry, and pay, until dead-lettered.
-            err = exc.errors()[0]
-            return skip(f"the model's answer does not fit a proposal: {'.'.join(map(str, err['loc']))}: "
-                        f"{err['msg']}", call_info(answer))
+        proposal = TradeProposal(
+            proposal_id=f"{corr}:v1", symbol=state.symbol, bar_time=state.bar_time, state_message_id=a.state_message_id,
+            side=side, entry=state.close, stop=stop, take_profit=target, confidence=data["confidence"],
+            edge=min(data["edge"], params.reward_risk), size_factor=data["size_factor"], regime=a.regime,
+            stance=a.stance, rationale=data["rationale"], numbers=numbers, call=call_info(answer))
         return [Outgoing("trade.proposal", proposal, "strategist", corr, d.message_id)]
 
     return handle

@@ -320,7 +320,8 @@ async def test_a_strategist_answer_past_a_proposals_bounds_is_a_skip(db, tmp_pat
             bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
             corr = await publish_bar(brain, bar, state)
             assert await outcome_of(db, corr) == "skip"
-            assert _skip_reason(db, corr).startswith("the model's answer does not fit a proposal: size_factor:")
+            assert _skip_reason(db, corr).startswith(
+                "model failure, failing closed: the answer is outside what the code takes: size_factor:")
         finally:
             await brain.close()
     assert db.sql("SELECT count(*) FROM orders") == [(0,)]

@@ -7,6 +7,7 @@ import math
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
+from brain.agents.context import AgentContext
 from brain.agents.signers import risk_gate
 from brain.agents.topics import TradeProposal
 from brain.bus import Delivery
@@ -33,14 +34,16 @@ class FlatBroker:
 
 
 def sign(size_factor: float, verdict: str = "approve"):
-    async def ask(*_args):
+    async def call(*_args):  # the router, as if the skill's schema had let this answer by
         return ModelAnswer({"verdict": verdict, "size_factor": size_factor, "reasons": ["model"]}, "offline",
                            "offline", "risk-gate", "h", 0.0, 1.0)
 
     async def nothing_entering(*_args):
         return []
 
-    ctx = SimpleNamespace(pool=SimpleNamespace(fetch=nothing_entering), broker=FlatBroker(), ask=ask)
+    ctx = AgentContext(pool=SimpleNamespace(fetch=nothing_entering), router=SimpleNamespace(call=call),
+                       skills=SimpleNamespace(get=lambda name: name), broker=FlatBroker(), settings=None,
+                       context_dir=None)
     d = Delivery("risk_gate", 7, "trade.proposal", PROPOSAL, "strategist", None, "AAPL@x", 1, 1, WHEN)
     [out] = asyncio.run(risk_gate(ctx)(d))
     return out.payload
@@ -64,5 +67,6 @@ def test_a_model_may_shrink_the_codes_size():
 def test_a_model_asking_for_more_than_the_codes_size_is_a_veto():
     sig = sign(2.5)
     assert sig.verdict == "veto" and sig.qty is None
-    assert "a model may only shrink a trade" in sig.reasons[0]
+    assert sig.reasons == ["model failure, failing closed: the answer is outside what the code takes: "
+                           "size_factor: Input should be less than or equal to 1"]
     assert sign(-0.5).verdict == "veto"
