@@ -46,6 +46,9 @@ def dispatch(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
         # The reader went away (`brainctl journal | head`): stop quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a file it must write (a journal entry, a skill) or a socket
+        print(f"{prog}: {one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as exc:
         if not _from_the_database(exc):
             raise

@@ -143,6 +143,27 @@ def test_resume_refuses_while_the_invariant_still_breaks(db, home):
     assert no_tty.returncode == 1 and "--reason must say why" in no_tty.stderr
 
 
+def test_a_journal_that_cannot_be_written_stops_a_resume_but_not_a_halt(db, home):
+    seed_account(db)
+    env = db.env(home)
+    env["BRAIN_CONTEXT_DIR"] = str(home / "not-a-folder")
+    (home / "not-a-folder").write_text("a file where the journal folder should be")
+
+    def ctl(*args):
+        return subprocess.run([sys.executable, "-m", "brain.cli.ctl_main", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    halted = ctl("halt", "--level", "2", "--reason", "drill")
+    assert halted.returncode == 0 and "raised at L2" in halted.stdout, halted.stderr
+    assert "the halt is in force, but its journal entry could not be written" in halted.stderr
+    assert halted.stderr.count("\n") == 1
+    [(halt_id,)] = db.sql("SELECT id FROM halts WHERE resumed_at IS NULL")
+    resumed = ctl("resume", str(halt_id), "--reason", "drill over", "--yes")
+    assert resumed.returncode == 1 and resumed.stderr.startswith("brainctl: [Errno"), resumed.stderr
+    assert resumed.stderr.count("\n") == 1
+    assert db.sql("SELECT count(*) FROM halts WHERE resumed_at IS NULL") == [(1,)], "still in force"
+
+
 def watchdog_pid(db):
     rows = db.sql("SELECT (value->>'pid')::int FROM app_state WHERE key = 'heartbeat:watchdog' "
                   "AND updated_at > clock_timestamp() - interval '1 second'")
