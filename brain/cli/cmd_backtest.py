@@ -7,7 +7,8 @@ from brain.cli.common import utc_date_arg
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--symbols", default="AAPL,MSFT,IBM,GOOG")
+    parser.add_argument("--symbols", default=None,
+                        help="comma-separated (default: every symbol of --data, or the bundled AAPL,MSFT,IBM,GOOG)")
     parser.add_argument("--start", type=utc_date_arg, default=None, help="first replayed bar (earlier bars warm up)")
     parser.add_argument("--end", type=utc_date_arg, default=None, help="stop before this date")
     parser.add_argument("--split", type=utc_date_arg, default=None,
@@ -19,7 +20,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
-    from pathlib import Path
 
     from brain import aio
     from brain.backtest.run import run_backtest
@@ -27,14 +27,13 @@ def run(args: argparse.Namespace) -> int:
     from brain.cli.logs import setup_logging
     from brain.config import settings
     from brain.errors import BrainError
-    from brain.market.history import load_history
+    from brain.market.history import cli_history
 
     cfg = settings()
     setup_logging("WARNING")
     if args.split and args.start and args.split <= args.start:
         raise BrainError("--split must come after --start")
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    history = load_history(symbols, Path(args.data) if args.data else None, None, args.end)
+    history = cli_history(args.symbols, args.data, args.end)
     report_dir = cfg.context_dir / "backtests" / datetime.now(timezone.utc).strftime("%Y-%m-%d-%H%M%S")
     report_dir.mkdir(parents=True, exist_ok=True)
     result = aio.run(run_backtest(cfg, history, args.start, args.split, report_dir,

@@ -12,7 +12,8 @@ from brain.cli.common import ROW_ID, utc_date_arg
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report_id", type=ROW_ID)
     parser.add_argument("number", type=ROW_ID, help="the recommendation's number in that report")
-    parser.add_argument("--symbols", default="AAPL,MSFT,IBM,GOOG")
+    parser.add_argument("--symbols", default=None,
+                        help="comma-separated (default: every symbol of --data, or the bundled AAPL,MSFT,IBM,GOOG)")
     parser.add_argument("--start", type=utc_date_arg, default=utc_date_arg("2011-01-03"),
                         help="first replayed bar (default 2011-01-03; earlier bars warm up)")
     parser.add_argument("--split", type=utc_date_arg, default=utc_date_arg("2012-07-02"),
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from brain.db import migrate
     from brain.db.urls import admin_url
     from brain.errors import BrainError
-    from brain.market.history import load_history
+    from brain.market.history import cli_history
     from brain.optimizer.shadow import run_shadow
 
     cfg = settings()
@@ -44,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise BrainError("--split must come after --start: the held-out period follows the in-sample one")
     if args.end is not None and args.end <= args.split:
         raise BrainError("--end must come after --split, or there is no held-out period")
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    history = load_history(symbols, Path(args.data) if args.data else None, None, args.end)
+    history = cli_history(args.symbols, args.data, args.end)
     migrate.upgrade(admin_url(cfg))
 
     result = aio.run(run_shadow(cfg, args.report_id, args.number, history, args.start, args.split,

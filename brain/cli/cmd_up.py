@@ -23,7 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="exit 0 once the replay is exhausted and every cycle has settled, after a summary")
     parser.add_argument("--speed", type=_speed, default=0.0,
                         help="dates per second, each with every symbol's bar (default 0: as fast as the cycles settle)")
-    parser.add_argument("--symbols", default="AAPL,MSFT,IBM,GOOG", help="comma-separated (bundled: AAPL,MSFT,IBM,GOOG)")
+    parser.add_argument("--symbols", default=None,
+                        help="comma-separated (default: every symbol of --data, or the bundled AAPL,MSFT,IBM,GOOG)")
     parser.add_argument("--start", type=utc_date_arg, default=utc_date_arg("2012-03-01"), help="first bar date (default 2012-03-01)")
     parser.add_argument("--end", type=utc_date_arg, default=None, help="stop before this date")
     parser.add_argument("--data", default=None, help="a CSV or Parquet of OHLCV instead of the bundled bars")
@@ -45,12 +46,11 @@ def run(args: argparse.Namespace) -> int:
 async def _up(cfg, args) -> int:
     import asyncio
     import signal
-    from pathlib import Path
 
     from brain.db import migrate
     from brain.db.urls import admin_url, role_url
     from brain.errors import BrainError
-    from brain.market.history import load_history
+    from brain.market.history import cli_history
     from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
     from brain.runtime import open_brain
     from brain.summary import print_summary, summarize, wait_settled
@@ -58,10 +58,7 @@ async def _up(cfg, args) -> int:
 
     if cfg.broker == "ib" and args.until_done:
         raise BrainError("--until-done finishes a replay; with BRAIN_BROKER=ib bars are live and never run out")
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    # Everything before --start is loaded too: it warms the indicators up and is not replayed.
-    history = load_history(symbols, Path(args.data) if args.data else None, None, args.end) \
-        if cfg.broker == "paper" else None
+    history = cli_history(args.symbols, args.data, args.end) if cfg.broker == "paper" else None
     admin = await asyncio.to_thread(admin_url, cfg)
     print(f"database   {'embedded PostgreSQL under ' + str(cfg.home) if not cfg.database_url else 'DATABASE_URL'}",
           flush=True)

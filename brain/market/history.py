@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from brain.errors import BrainError
 from brain.market.bars import Bar, BarRejected, check_bar
@@ -45,11 +46,16 @@ def file_frames(path: Path) -> dict[str, pd.DataFrame]:
     missing = [c for c in ("symbol", *COLUMNS) if c not in raw.columns] + ([] if time_col else ["ts"])
     if missing:
         raise HistoryError(f"{path}: missing columns {', '.join(missing)}")
-    raw["ts"] = pd.to_datetime(raw[time_col], utc=True)
+    try:
+        raw["ts"] = pd.to_datetime(raw[time_col], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise HistoryError(f"{path}: column {time_col}: {str(exc).splitlines()[0]}") from None
     frames = {}
     for symbol, group in raw.groupby("symbol"):
-        frame = group.set_index("ts")[list(COLUMNS)].astype(float)
-        frames[str(symbol)] = frame
+        try:
+            frames[str(symbol)] = group.set_index("ts")[list(COLUMNS)].astype(float)
+        except (ValueError, TypeError) as exc:
+            raise HistoryError(f"{path}: {symbol}: {str(exc).splitlines()[0]}") from None
     return frames
 
 
@@ -72,10 +78,14 @@ def validate_frames(frames: dict[str, pd.DataFrame], start: datetime | None = No
             frame = frame[frame.index < _utc(end)]
         keep, previous = [], None
         for pos, (ts, row) in enumerate(zip(frame.index, frame.itertuples(index=False))):
-            bar = Bar(symbol=symbol, ts=ts.to_pydatetime(), open=row.open, high=row.high, low=row.low,
-                      close=row.close, volume=row.volume)
             try:
+                bar = Bar(symbol=symbol, ts=ts.to_pydatetime(), open=row.open, high=row.high, low=row.low,
+                          close=row.close, volume=row.volume)
                 check_bar(bar, previous)
+            except ValidationError as exc:  # a value no bar may hold (a symbol with a space, a NaN)
+                err = exc.errors()[0]
+                rejected.append((symbol, ts.isoformat(), f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+                continue
             except BarRejected as exc:
                 rejected.append((symbol, ts.isoformat(), str(exc)))
                 continue
@@ -102,6 +112,14 @@ def load_history(symbols: Iterable[str] | None = None, path: Path | None = None,
     if not any(len(f) for f in history.frames.values()):
         raise HistoryError("no bars in the selected range")
     return history
+
+
+def cli_history(symbols: str | None, data: str | None, end: datetime | None) -> ValidatedHistory:
+    """What a command's --symbols, --data and --end ask for: without --symbols, every symbol of
+    the file, or the bundled ones. Bars before --start are loaded too (they warm the
+    indicators up) and left out of the replay by the caller."""
+    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
+    return load_history(wanted, Path(data) if data else None, None, end)
 
 
 def bar_at(symbol: str, frame: pd.DataFrame, i: int, source: str = "replay") -> Bar:

@@ -69,3 +69,35 @@ def test_progress_into_a_log_is_a_line_per_report(db, tmp_path):
     reports = [line for line in stderr.split("\n") if re.fullmatch(r"\[[#.]{30}\] \d+/\d+ bars", line)]
     assert reports, stderr[-2000:]
     assert "report: " in out.stdout.decode()
+
+
+def _csv(tmp_path: Path, name: str, symbol: str = "SPY", rows: int = 160, date=None) -> Path:
+    frame = bundled_frame("AAPL").iloc[-rows:].reset_index()
+    frame.insert(0, "symbol", symbol)
+    if date is not None:
+        frame["ts"] = frame["ts"].astype(str)
+        frame.loc[frame.index[5], "ts"] = date
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_data_file_is_replayed_for_its_own_symbols(db, tmp_path):
+    data = _csv(tmp_path, "spy.csv")
+    start = bundled_frame("AAPL").index[-40]  # the 120 bars before it warm the indicators up
+    out = backtest(db, tmp_path, context_dir(tmp_path), "--data", str(data), "--start", start.strftime("%Y-%m-%d"),
+                   "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout)
+    assert r["bars"] == 40 and r["cycles"] == 40
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("dates.csv", {"date": "notadate"}, "brain: {path}: column ts: "),
+    ("spaced.csv", {"symbol": "BRK B"}, "brain: no bars in the selected range"),
+])
+def test_a_bad_data_file_is_a_one_line_error(db, tmp_path, name, kwargs, message):
+    data = _csv(tmp_path, name, **kwargs)
+    out = backtest(db, tmp_path, context_dir(tmp_path), "--data", str(data), "--json", timeout=120)
+    assert out.returncode == 1 and out.stderr.startswith(message.format(path=data)), out.stderr[-2000:]
+    assert out.stderr.count("\n") == 1
