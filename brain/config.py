@@ -10,6 +10,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
@@ -176,13 +177,19 @@ class Settings(BaseSettings):
     def _lists_from_text(cls, value: Any) -> Any:
         return _name_list(value)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "app_database_url", "watchdog_database_url", "operator_database_url")
     @classmethod
     def _a_postgres_url(cls, url: str | None) -> str | None:
         # An empty value is a mistake (an unset variable passed through), not a request for
         # the embedded server: that is what leaving DATABASE_URL unset means.
         if url is not None and not re.match(r"postgres(ql)?(\+\w+)?://", url):
             raise ValueError("not a postgresql:// URL (unset it to use the embedded server)")
+        if url is not None:
+            try:
+                urlsplit(url).port
+            except ValueError:  # a password holding / # ? @ ends the user part early
+                raise ValueError("not a URL that parses: a password with / # ? @ : or % in it must be "
+                                 "percent-encoded (or made of letters and digits)") from None
         return url
 
     @field_validator("ib_symbols")

@@ -48,6 +48,9 @@ def test_brain_up_until_done(db, tmp_path):
     ("BRAIN_ROUTER_ROUTES", "[offline", "brain: invalid setting BRAIN_ROUTER_ROUTES: Value error, not a JSON list"),
     ("BRAIN_IB_SYMBOLS", "  ,  ", "brain: invalid setting BRAIN_IB_SYMBOLS: Value error, at least one symbol"),
     ("BRAIN_CONFIG", "no-such.yaml", "brain: invalid setting BRAIN_CONFIG: no such file: no-such.yaml"),
+    # a password from `openssl rand -base64`, pasted into the URL as compose does
+    ("BRAIN_APP_DATABASE_URL", "postgresql://brain_app:ab/cd+ef@postgres:5432/brain",
+     "brain: invalid setting BRAIN_APP_DATABASE_URL: Value error, not a URL that parses"),
     ("BRAIN_ROUTER_ROUTES", "openai,offline",
      "brain: invalid setting BRAIN_ROUTER_ROUTES: Value error, the openai route needs OPENAI_API_KEY in the environment"),
     ("BRAIN_ROUTER_ROUTES", "compatible,offline", "brain: invalid setting BRAIN_ROUTER_COMPATIBLE_BASE_URL: Value "
@@ -91,6 +94,8 @@ def test_list_settings_take_commas_as_well_as_json(monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["db", "upgrade", "9999"], "brain: db upgrade: Can't locate revision identified by '9999'"),
     (["db", "upgrade", "--set-passwords"], "brain: BRAIN_APP_DB_PASSWORD is not set"),
+    (["db", "downgrade"], "brain: db downgrade: name the revision to go back to"),
+    (["db", "downgrade", "base"], "brain: db downgrade base drops every table and all it holds"),
 ])
 def test_db_command_errors_are_one_line_and_change_nothing(db, tmp_path, args, message):
     env = {k: v for k, v in db.env(tmp_path).items() if not k.endswith("_DB_PASSWORD")}

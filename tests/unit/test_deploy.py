@@ -30,8 +30,8 @@ def test_every_service_command_exists_in_the_image():
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     checked = 0
     for name, svc in services.items():
-        command = svc.get("command")
-        if command is None:
+        command = svc.get("entrypoint", []) + svc.get("command", [])
+        if not command:
             continue
         if command[0] == "python":
             assert command[1] == "-m" and (REPO / command[2] / "__main__.py").exists(), name
@@ -45,6 +45,7 @@ def test_every_service_command_exists_in_the_image():
     assert checked >= 3
     roles = {n: [k for k in s.get("environment", {}) if k.endswith("DATABASE_URL")] for n, s in services.items()}
     assert roles["brain"] == ["BRAIN_APP_DATABASE_URL"] and roles["watchdog"] == ["BRAIN_WATCHDOG_DATABASE_URL"]
+    assert roles["brainctl"] == ["BRAIN_OPERATOR_DATABASE_URL"], "only the operator's console can lift a halt"
     assert services["watchdog"]["restart"] == "always" and services["brain"]["restart"] == "on-failure"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["brain"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
