@@ -109,14 +109,22 @@ def _apply(conn, cfg, args) -> int:
             print("not applied")
             return 1
     who = args.operator or getpass.getuser()
-    write_atomically(path, new)
-    with conn.transaction():
-        conn.execute("INSERT INTO optimizer_applies (report_id, rec_no, skill, applied_by, diff) VALUES (%s, %s, %s, %s, %s)",
-                     (args.report_id, args.number, skill, who, diff))
-        record_entry_sync(conn, cfg.context_dir, JournalEntry(
-            kind="apply", outcome="applied", title=f"{who} applied recommendation {args.number} of report "
-                                                    f"{args.report_id} to {skill}",
-            sections=[("Change", rec["change"]), ("Evidence", rec["evidence"]), ("Diff", f"```diff\n{diff}```")],
-            facts={"report_id": args.report_id, "number": args.number, "skill": skill, "operator": who}))
+    # The edit and its record go together: the file is written last in the transaction, and
+    # put back if the record then fails to commit (the weekly and cooling limits count records).
+    try:
+        with conn.transaction():
+            conn.execute("INSERT INTO optimizer_applies (report_id, rec_no, skill, applied_by, diff) "
+                         "VALUES (%s, %s, %s, %s, %s)", (args.report_id, args.number, skill, who, diff))
+            record_entry_sync(conn, cfg.context_dir, JournalEntry(
+                kind="apply", outcome="applied", title=f"{who} applied recommendation {args.number} of report "
+                                                        f"{args.report_id} to {skill}",
+                sections=[("Change", rec["change"]), ("Evidence", rec["evidence"]),
+                          ("Diff", f"```diff\n{diff}```")],
+                facts={"report_id": args.report_id, "number": args.number, "skill": skill, "operator": who}))
+            write_atomically(path, new)
+    except BaseException:
+        if path.read_text() == new:
+            write_atomically(path, old)
+        raise
     print(f"applied to {path}; the running brain picks it up on the next call")
     return 0

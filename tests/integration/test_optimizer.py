@@ -120,6 +120,24 @@ def test_apply_shows_a_diff_and_respects_the_limits(db, tmp_path):
     assert weekly.returncode == 1 and "this week (limit 2)" in weekly.stderr
 
 
+def test_an_apply_that_cannot_be_recorded_leaves_the_skill_as_it_was(db, tmp_path):
+    skills = tmp_path / "skills"
+    shutil.copytree(REPO / "skills", skills)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "context").write_text("a file where the journal folder should be")
+    rec = {"target": "double-checker", "change": "c", "evidence": "e", "expected_effect": "x",
+           "edit": {"find": "Be independent:", "replace": "Be independent and decisive:"}}
+    [(rid,)] = db.sql("INSERT INTO optimizer_reports (period_start, period_end, status, body_md, recommendations) "
+                      "VALUES ('2013-01-02', '2013-01-02', 'complete', 'r', %s::jsonb) RETURNING id",
+                      (json.dumps([rec]),))
+    before = (skills / "double-checker" / "SKILL.md").read_text()
+    out = brainctl(db, home, skills, "apply", str(rid), "1", "--yes")
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert (skills / "double-checker" / "SKILL.md").read_text() == before
+    assert db.sql("SELECT count(*) FROM optimizer_applies") == [(0,)]
+
+
 async def test_brainctl_optimize_asks_the_running_brain(db, tmp_path):
     import asyncio
 
