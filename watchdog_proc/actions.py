@@ -48,8 +48,21 @@ def lock_book(conn, book: str) -> None:
     conn.execute(Q["lock_book"], (book,))
 
 
+def cancel_orders(conn, level: int) -> list:
+    """Cancel on the book what a halt at this level stops (L3: entries; L4: everything but the
+    watchdog's own closing orders), and end the cycle of each entry cancelled."""
+    with conn.transaction():
+        rows = conn.execute(Q["cancel_all" if level >= L4 else "cancel_working"]).fetchall()
+        entries = [r[0] for r in rows if r[1] == "open"]
+        if entries:
+            conn.execute(Q["end_cancelled_cycles"], (f"the entry was cancelled by an L{level} halt before it filled",
+                                                     entries))
+            conn.execute("SELECT pg_notify('brain_bus', 'cycle.outcome')")
+    return rows
+
+
 def act_l4(conn, settings: Settings, ib_link) -> list[str]:
-    cancelled = conn.execute(Q["cancel_all"]).fetchall()
+    cancelled = cancel_orders(conn, L4)
     actions = [f"cancelled {len(cancelled)} working orders on the book"]
     if settings.broker == "ib":
         lock_book(conn, settings.book)
@@ -71,7 +84,7 @@ def act_l4(conn, settings: Settings, ib_link) -> list[str]:
 
 
 def act_l3(conn, settings: Settings, ib_link) -> list[str]:
-    cancelled = conn.execute(Q["cancel_working"]).fetchall()
+    cancelled = cancel_orders(conn, L3)
     actions = [f"cancelled {len(cancelled)} working entry orders on the book; stops stay in place"]
     if settings.broker == "ib":
         if ib_link is not None and ib_link.ensure():
@@ -162,14 +175,14 @@ def enforce(conn, settings: Settings | None = None, ib_link=None) -> list[str]:
         done = _enforce_ib(conn, settings, level, ib_link)
     elif level >= L4:
         with conn.transaction():
-            cancelled = conn.execute(Q["cancel_all"]).fetchall()
+            cancelled = cancel_orders(conn, L4)
             unlocked = conn.execute("SELECT 1 FROM accounts WHERE account = 'paper' AND NOT locked").fetchone()
             closed = flatten_paper(conn) if (unlocked or conn.execute(
                 "SELECT 1 FROM positions WHERE account = 'paper' LIMIT 1").fetchone()) else []
         if cancelled or closed:
             done.append(f"L4 in force: cancelled {len(cancelled)} orders, flattened {len(closed)} positions")
     elif level >= L3:
-        cancelled = conn.execute(Q["cancel_working"]).fetchall()
+        cancelled = cancel_orders(conn, L3)
         if cancelled:
             done.append(f"L3 in force: cancelled {len(cancelled)} entry orders")
     for line in done:
@@ -181,7 +194,7 @@ def _enforce_ib(conn, settings: Settings, level: int, ib_link) -> list[str]:
     if level < L3:
         return []
     done = []
-    cancelled = conn.execute(Q["cancel_all" if level >= L4 else "cancel_working"]).fetchall()
+    cancelled = cancel_orders(conn, level)
     if cancelled:
         done.append(f"L{level} in force: cancelled {len(cancelled)} orders on the book")
     if level >= L4:

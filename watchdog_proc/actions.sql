@@ -4,12 +4,24 @@ INSERT INTO halts (level, invariant, reason, evidence, raised_by) VALUES (%s, %s
 -- name: cancel_working
 -- L3 and above: nothing new may fill. Exits (stops, take-profits) stay working unless flattening.
 UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
- WHERE status IN ('new', 'working') AND intent = 'open' RETURNING client_order_id
+ WHERE status IN ('new', 'working') AND intent = 'open' RETURNING client_order_id, intent
 
 -- name: cancel_all
 -- Everything but the watchdog's own closing orders, which are the point of an L4.
 UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
- WHERE status IN ('new', 'working') AND client_order_id NOT LIKE 'flatten-%' RETURNING client_order_id
+ WHERE status IN ('new', 'working') AND client_order_id NOT LIKE 'flatten-%' RETURNING client_order_id, intent
+
+-- name: end_cancelled_cycles
+-- The cycle of an entry a halt cancelled ends here (no fill will end it): the brain's recorder
+-- journals it as halted. The payload is a cycle.outcome (brain/agents/topics.py).
+INSERT INTO agent_messages (topic, from_agent, correlation_id, payload)
+SELECT 'cycle.outcome', 'watchdog', o.correlation_id,
+       jsonb_build_object('symbol', o.symbol, 'bar_time', o.signal_time, 'outcome', 'halted', 'by', 'watchdog',
+                          'detail', %s::text)
+  FROM orders o
+ WHERE o.client_order_id = ANY(%s) AND o.correlation_id IS NOT NULL AND o.signal_time IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM agent_messages m WHERE m.topic = 'cycle.outcome'
+                                                    AND m.correlation_id = o.correlation_id)
 
 -- name: positions
 SELECT p.symbol, p.qty, p.avg_price,

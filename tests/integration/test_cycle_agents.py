@@ -2,6 +2,7 @@
 a skip, no order without three approvals, none while halted, none twice."""
 from __future__ import annotations
 
+import asyncio
 
 import pytest
 
@@ -102,7 +103,6 @@ async def test_no_order_while_halted_and_never_twice(brain, db):
     orders = db.sql("SELECT client_order_id FROM orders WHERE intent = 'open'")
     # Redeliver every signature of every proposal: the executor must not place anything new.
     db.sql("UPDATE agent_deliveries SET state = 'pending', attempts = 0 WHERE consumer = 'executor'")
-    import asyncio
     for _ in range(100):
         if db.sql("SELECT count(*) FROM agent_deliveries WHERE consumer = 'executor' AND state <> 'done'") == [(0,)]:
             break
@@ -325,3 +325,23 @@ async def test_a_strategist_answer_past_a_proposals_bounds_is_a_skip(db, tmp_pat
         finally:
             await brain.close()
     assert db.sql("SELECT count(*) FROM orders") == [(0,)]
+
+
+async def test_a_cycle_whose_entry_a_halt_cancels_is_journaled(brain, db, tmp_path):
+    import psycopg
+
+    from watchdog_proc.actions import raise_halt
+    from watchdog_proc.checks import L3, Breach
+
+    rows = states("AAPL", "2013-01-02", "2013-01-31")
+    bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+    corr = await publish_bar(brain, bar, state)
+    assert await outcome_of(db, corr) == "placed"
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        raise_halt(conn, db.settings(tmp_path / "wd"), Breach("brain_heartbeat", L3, "drill"))
+    for _ in range(200):
+        if db.sql("SELECT 1 FROM agent_journal WHERE correlation_id = %s", (corr,)):
+            break
+        await asyncio.sleep(0.05)
+    [(outcome, body)] = db.sql("SELECT outcome, body_md FROM agent_journal WHERE correlation_id = %s", (corr,))
+    assert outcome == "halted" and "cancelled by an L3 halt" in body

@@ -144,3 +144,28 @@ def test_an_l4_halt_commits_although_the_brain_holds_the_account_locked(db, tmp_
         watchdog.enforce(conn, db.settings(tmp_path))
     assert db.sql("SELECT locked FROM accounts WHERE account = 'paper'") == [(True,)]
     assert db.sql("SELECT count(*) FROM positions") == [(0,)]
+
+
+def test_an_entry_a_halt_cancels_ends_its_cycle(db, tmp_path):
+    """No fill will end the cycle of an entry the watchdog cancelled: the watchdog ends it, once,
+    for the recorder to journal."""
+    from brain.agents.topics import CycleOutcome
+    from watchdog_proc.checks import L3
+
+    _an_open_paper_book(db)
+    corr = "AAPL@2013-01-15T00:00:00+00:00"
+    db.sql("INSERT INTO orders (client_order_id, correlation_id, symbol, side, intent, order_type, qty, status, "
+           "signal_time) VALUES ('b-1', %s, 'AAPL', 'buy', 'open', 'market', 5, 'working', '2013-01-15')", (corr,),
+           role="app")
+    db.sql("INSERT INTO orders (client_order_id, parent_client_order_id, correlation_id, symbol, side, intent, "
+           "order_type, qty, stop_price, status) VALUES ('b-1-stop', 'b-1', %s, 'AAPL', 'sell', 'close', 'stop', 5, "
+           "90, 'new')", (corr,), role="app")
+    with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:
+        raise_halt(conn, db.settings(tmp_path), Breach("brain_heartbeat", L3, "the brain is silent"))
+        watchdog.enforce(conn, db.settings(tmp_path))  # a later pass finds nothing more to end
+    assert db.sql("SELECT status FROM orders WHERE client_order_id = 'b-1'") == [("cancelled",)]
+    [(payload,)] = db.sql("SELECT payload::text FROM agent_messages WHERE topic = 'cycle.outcome' "
+                          "AND correlation_id = %s", (corr,))
+    outcome = CycleOutcome.model_validate_json(payload)
+    assert (outcome.outcome, outcome.by, outcome.symbol) == ("halted", "watchdog", "AAPL")
+    assert outcome.detail == "the entry was cancelled by an L3 halt before it filled"
