@@ -87,7 +87,9 @@ class Brain:
         if self.settings.ingress_port:
             from brain.ingress.serve import make_server
 
-            self.http = make_server(self.settings, self.pool, self.bus)
+            # The paper broker fills on the bars posted to the ingress; IB fills at IB.
+            paper = self.ctx.broker if self.ctx.broker.name == "paper" else None
+            self.http = make_server(self.settings, self.pool, self.bus, paper)
             self.http_task = self.spawn(self.http.serve(), "ingress")
 
     async def _start_ib(self) -> None:

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from brain.broker.base import Broker
 from brain.bus import Bus
 from brain.config import Settings
 from brain.heartbeat import beat
@@ -20,7 +21,8 @@ from brain.market.live_bars import store_live_bar
 MAX_BODY = 64 * 1024
 
 
-def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus) -> FastAPI:
+def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker | None = None) -> FastAPI:
+    """broker: the paper broker living in this process, which fills on every bar posted here."""
     app = FastAPI(title="Trading brain ingress", version="1", docs_url="/docs", openapi_url="/openapi.json")
     token = settings.ingress_token
 
@@ -69,7 +71,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus) -> FastAPI:
             if (seen := await once(conn, "bars", body.client_id)) is not None:
                 return seen
             try:
-                message_id = await store_live_bar(conn, bus, bar)
+                message_id = await store_live_bar(conn, bus, bar, broker=broker)
             except BarRejected as exc:
                 raise HTTPException(422, f"bar rejected: {exc}") from None
             except asyncpg.UniqueViolationError:  # the same bar under another client id, at the same moment

@@ -22,7 +22,7 @@ def check_binding(settings: Settings) -> None:
                           "(only loopback may go without a token)")
 
 
-def make_server(settings: Settings, pool, bus):
+def make_server(settings: Settings, pool, bus, broker=None):
     """A uvicorn server for the ingress app; run it with `await server.serve()` and stop it
     with `server.should_exit = True` (which closes its socket cleanly)."""
     import uvicorn
@@ -30,7 +30,7 @@ def make_server(settings: Settings, pool, bus):
     from brain.ingress.app import create_app
 
     check_binding(settings)
-    config = uvicorn.Config(create_app(settings, pool, bus), host=settings.ingress_host, port=settings.ingress_port,
+    config = uvicorn.Config(create_app(settings, pool, bus, broker), host=settings.ingress_host, port=settings.ingress_port,
                             log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # the brain owns SIGTERM/SIGINT

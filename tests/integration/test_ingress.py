@@ -133,3 +133,44 @@ async def test_resends_arriving_together_get_the_first_ones_answer(client, db):
     assert sorted(r.json().get("duplicate", False) for r in replies) == [False] + [True] * 4
     assert len({r.json()["message_id"] for r in replies}) == 1
     assert db.sql("SELECT count(*) FROM bars") == [(1,)]
+
+
+async def test_bars_posted_here_trade_the_paper_book(db, brain_home):
+    """The paper broker lives in the brain: a posted bar fills the entries due at its open and
+    runs stops on its range, as a replay step does."""
+    from datetime import datetime, timezone
+
+    from brain.broker.base import BracketOrder
+    from brain.broker.paper import PaperBroker
+
+    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
+    settings = db.settings(brain_home, ingress_token=TOKEN)
+    bus = Bus(pool, settings=settings, listen_url=db.url("app"))
+    paper = PaperBroker()
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await paper.ensure_account(conn)
+            placed = await paper.place_bracket(conn, BracketOrder(
+                "b-live", "AAPL", "buy", 10, 9.0, 13.0, "AAPL@2013-01-02T00:00:00+00:00", "AAPL@x:v1",
+                datetime(2013, 1, 2, tzinfo=timezone.utc)))
+        assert placed.status == "working"
+        app = create_app(settings, pool, bus, paper)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://brain",
+                                     headers={"authorization": f"Bearer {TOKEN}"}) as c:
+            r = await c.post("/v1/bars", json={**BAR, "ts": "2013-01-03T00:00:00Z"})
+            assert r.status_code == 200, r.text
+            assert db.sql("SELECT status, fill_price > 0 FROM orders WHERE client_order_id = 'b-live'") == \
+                [("filled", True)]
+            assert db.sql("SELECT symbol, qty FROM positions") == [("AAPL", 10.0)]
+            [(outcome,)] = db.sql("SELECT payload->>'outcome' FROM agent_messages WHERE topic = 'cycle.outcome' "
+                                  "AND correlation_id = 'AAPL@2013-01-02T00:00:00+00:00'")
+            assert outcome == "filled"
+            # The next bar falls through the stop at 9: the position closes there.
+            r = await c.post("/v1/bars", json={**BAR, "client_id": "bar-2", "ts": "2013-01-04T00:00:00Z",
+                                               "open": 9.5, "high": 9.6, "low": 8.0, "close": 8.5})
+            assert r.status_code == 200, r.text
+            assert db.sql("SELECT count(*) FROM positions") == [(0,)]
+            assert db.sql("SELECT count(*) FROM fills") == [(2,)]
+    finally:
+        await bus.stop()
+        await pool.close()
