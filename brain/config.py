@@ -30,9 +30,6 @@ from brain.strategy import DEFAULT, TUNABLE
 # without one; a consumer whose listener reconnects keeps looking this long.
 BUS_NOTIFY_WINDOW_MAX_MS = 50
 ROUTES = ("claude_cli", "codex_cli", "anthropic", "openai", "compatible", "offline")
-# The paid APIs' keys, read by their SDKs from the environment (never from a BRAIN_ setting,
-# so they stay out of config files): a listed route without one could only fail every call.
-API_KEYS = {"anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"), "openai": ("OPENAI_API_KEY",)}
 # A list setting from the environment: a JSON list, or names separated by commas.
 NameList = Annotated[list[str], NoDecode]
 
@@ -222,10 +219,6 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown route {unknown[0]!r}; known routes: {', '.join(ROUTES)}")
         if not routes:
             raise ValueError("at least one route is needed (offline needs no model)")
-        for route in routes:
-            keys = API_KEYS.get(route, ())
-            if keys and not any(os.environ.get(k) for k in keys):
-                raise ValueError(f"the {route} route needs {' or '.join(keys)} in the environment")
         return routes
 
     @field_validator("router_compatible_base_url")

@@ -19,7 +19,7 @@ from brain.config import Settings, doctrine_path
 from brain.db.connect import create_pool
 from brain.errors import BrainError
 from brain.heartbeat import beat
-from brain.router.factory import build_router
+from brain.router.factory import build_router, checked_prices
 from brain.skills.registry import SkillRegistry
 
 log = logging.getLogger("brain")
@@ -179,6 +179,7 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
         from brain.ingress.serve import check_binding
 
         check_binding(settings)  # before anything starts: a misconfiguration stops here
+    checked_prices(settings)  # the same for the routes: their keys, their models' prices
     if watch_skills:
         skills.start()
     register_offline_rules()

@@ -26,7 +26,7 @@ def build_routes(settings: Settings) -> list[Route]:
             from brain.router.api_routes import OpenAIRoute
 
             routes.append(OpenAIRoute("openai", settings.router_openai_model, settings.router_timeout_s,
-                                      api_key=os.environ["OPENAI_API_KEY"]))  # checked by the settings
+                                      api_key=os.environ.get("OPENAI_API_KEY")))  # checked in build_router
         elif name == "compatible":
             from brain.router.api_routes import OpenAIRoute
 
@@ -44,14 +44,31 @@ def build_routes(settings: Settings) -> list[Route]:
     return routes
 
 
-def build_router(settings: Settings, pool: asyncpg.Pool, philosophy: str) -> Router:
+# The paid APIs' keys, read by their SDKs from the environment (never from a BRAIN_ setting,
+# so they stay out of config files): a listed route without one could only fail every call.
+API_KEYS = {"anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"), "openai": ("OPENAI_API_KEY",)}
+
+
+def checked_prices(settings: Settings) -> PriceTable:
+    """The price table, once every listed paid route has its key and a price for its model;
+    ConfigError with one line otherwise (called before anything is started)."""
+    for route in settings.router_routes:
+        keys = API_KEYS.get(route, ())
+        if keys and not any(os.environ.get(k) for k in keys):
+            raise ConfigError(f"invalid setting BRAIN_ROUTER_ROUTES: the {route} route needs "
+                              f"{' or '.join(keys)} in the environment")
     prices = PriceTable(settings.router_price_table or DEFAULT_TABLE)
     for setting, model in _paid_models(settings):
         if not prices.knows(model):
             raise ConfigError(f"invalid setting {setting}: no price for {model!r} in the price table "
                               f"({settings.router_price_table or DEFAULT_TABLE}); the daily budget could not count it")
-    return Router(pool, build_routes(settings), philosophy, prices, settings.router_breaker_threshold,
-                  settings.router_breaker_cooldown_s, settings.router_daily_budget_usd)
+    return prices
+
+
+def build_router(settings: Settings, pool: asyncpg.Pool, philosophy: str) -> Router:
+    return Router(pool, build_routes(settings), philosophy, checked_prices(settings),
+                  settings.router_breaker_threshold, settings.router_breaker_cooldown_s,
+                  settings.router_daily_budget_usd)
 
 
 def _paid_models(settings: Settings) -> list[tuple[str, str]]:
