@@ -33,6 +33,9 @@ Q = queries_beside(__file__, "paper.sql") | queries_beside(__file__, "ib.sql")
 log = logging.getLogger("brain.broker.ib")
 BOOK = "ib"                      # the key of this broker's book in `accounts` and `positions`
 DEAD_STATES = {"Cancelled", "ApiCancelled", "Inactive"}
+# An order is sent to IB inside the transaction that records it, and IB may fill it before
+# that transaction commits: its execution waits this long for the order row to appear.
+ORDER_ROW_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -220,27 +223,32 @@ class IBBroker:
         if trade.orderStatus.status in DEAD_STATES and trade.order.orderRef:
             self._spawn(self.pool.execute(Q["ib_dead_order"], trade.order.orderRef))
 
-    async def record_execution(self, fill) -> Fill | None:
+    async def record_execution(self, fill, order_row_wait_s: float = ORDER_ROW_WAIT_S) -> Fill | None:
         """Store one IB execution (idempotent by execution id) and, once its order is complete,
         update the book and publish the fill. Returns the completed fill, if any."""
         ex = fill.execution
         commission = fill.commissionReport.commission if fill.commissionReport else 0.0
-        async with self.pool.acquire() as conn, conn.transaction():
-            order = await conn.fetchrow(Q["ib_order_for_update"], ex.orderRef)
-            if order is None:
+        waited, delay = 0.0, 0.05
+        while not await self.pool.fetchval(Q["ib_order_known"], ex.orderRef):
+            if waited >= order_row_wait_s:
                 log.warning("IB execution %s has orderRef %r, which this brain did not place; positions "
                             "reconcile from IB", ex.execId, ex.orderRef)
                 return None
+            await asyncio.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, 1.0)
+        async with self.pool.acquire() as conn, conn.transaction():
+            order = await conn.fetchrow(Q["ib_order_for_update"], ex.orderRef)
             stored = await conn.fetchval(Q["ib_insert_fill"], ex.orderRef, f"ib:{ex.execId}", ex.shares, ex.price,
                                          commission or 0.0, ex.time)
             if not stored:
                 return None  # seen before: a replayed event or a reconciliation
-            done = await self._apply(conn, order, ex.time)
+            done = await self._apply(conn, order, ex.time, ex.shares)
             if done is not None and self.publish is not None:
                 await self.publish(fill_messages([done], ex.time), conn)
             return done
 
-    async def _apply(self, conn, order, at: datetime) -> Fill | None:
+    async def _apply(self, conn, order, at: datetime, shares: float) -> Fill | None:
+        """Book one execution of `shares` on its order, given every execution stored so far."""
         coid, symbol = order["client_order_id"], order["symbol"]
         filled_qty, vwap, commission = await conn.fetchrow(Q["ib_filled_so_far"], coid)
         signed = filled_qty if order["side"] == "buy" else -filled_qty
@@ -255,9 +263,10 @@ class IBBroker:
             return Fill(coid, symbol, order["side"], filled_qty, vwap, commission, at, "open", "entry",
                         order["correlation_id"])
         pos = await conn.fetchrow(Q["position"], BOOK, symbol)
-        if not complete:
+        if not complete:  # a part of a close: the position shrinks by this execution, not by the total so far
             if pos is not None:
-                await conn.execute(Q["ib_position_qty"], BOOK, symbol, pos["qty"] + signed)
+                await conn.execute(Q["ib_position_qty"], BOOK, symbol,
+                                   pos["qty"] + (shares if order["side"] == "buy" else -shares))
             return None
         await conn.execute(Q["mark_filled"], coid, at, vwap)
         if order["parent_client_order_id"]:
@@ -276,7 +285,8 @@ class IBBroker:
         longer works are closed in the book; positions are taken from IB."""
         problems: list[str] = []
         for fill in await self.ib.reqExecutionsAsync():
-            if fill.execution.orderRef and await self.record_execution(fill) is not None:
+            # What was placed before this reconnect is committed: an unknown orderRef is not ours.
+            if fill.execution.orderRef and await self.record_execution(fill, order_row_wait_s=0) is not None:
                 problems.append(f"{fill.execution.orderRef}: fill {fill.execution.execId} arrived while away; booked")
         open_refs = {t.order.orderRef for t in await self.ib.reqAllOpenOrdersAsync() if t.order.orderRef}
         known = {r["client_order_id"] for r in await conn.fetch(Q["ib_all_refs"])}

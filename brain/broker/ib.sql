@@ -11,6 +11,9 @@ UPDATE accounts SET cash = $2, equity = $3, high_water_mark = greatest(high_wate
 -- name: ib_order_ids
 UPDATE orders SET broker_order_id = $2, updated_at = clock_timestamp() WHERE client_order_id = $1
 
+-- name: ib_order_known
+SELECT 1 FROM orders WHERE client_order_id = $1 AND broker = 'ib'
+
 -- name: ib_order_for_update
 SELECT client_order_id, parent_client_order_id, correlation_id, symbol, side, intent, order_type, qty, status
   FROM orders WHERE client_order_id = $1 AND broker = 'ib' FOR UPDATE

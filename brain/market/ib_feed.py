@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
 
@@ -79,7 +79,12 @@ class IBBarFeed:
                 contract, endDateTime="", durationStr=self.history_duration,
                 barSizeSetting=BAR_SIZES[self.bar_seconds], whatToShow="TRADES", useRTH=True, formatDate=2)
             warm = 0
+            forming = datetime.now(timezone.utc) - timedelta(seconds=self.bar_seconds)
             for b in history:
+                if _utc(b.date) > forming:
+                    # Still forming: history during the session ends with the bar in progress.
+                    # The stream finishes it, stores it whole and starts its cycle.
+                    continue
                 warm += await self._store(Bar(symbol=symbol, ts=_utc(b.date), open=b.open, high=b.high, low=b.low,
                                               close=b.close, volume=max(b.volume, 0.0), source="ib"), publish=False)
             stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", False)
@@ -95,9 +100,15 @@ class IBBarFeed:
             if done is not None:
                 task = asyncio.ensure_future(self._store(done, publish=True))
                 self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(self._stored)
 
         return handle
+
+    def _stored(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Said, not lost: the bar is missing until a reconnect re-reads the history.
+            log.error("IB bar not stored: %r", task.exception())
 
     async def _store(self, bar: Bar, publish: bool) -> int:
         async with self.pool.acquire() as conn, conn.transaction():

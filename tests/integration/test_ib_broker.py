@@ -218,3 +218,49 @@ def db_skills():
     from tests.conftest import REPO
 
     return REPO / "skills"
+
+
+async def test_a_fill_ib_sends_before_its_order_row_commits_is_booked(adapter, pool, db):
+    """The order is sent inside the transaction that records it; IB can fill it before that
+    transaction commits, and the fill must wait for the row rather than be dropped."""
+    fake, broker = adapter
+    async with pool.acquire() as conn, conn.transaction():
+        assert (await broker.place_bracket(conn, bracket("c9"))).status == "working"
+        fake.execute("c9", 150.0)                    # filled at once, the ack not yet committed
+        await asyncio.sleep(0.3)
+    await broker.settled()
+    assert db.sql("SELECT status FROM orders WHERE client_order_id = 'c9'") == [("filled",)]
+    assert db.sql("SELECT qty, avg_price FROM positions WHERE account = 'ib'") == [(10.0, 150.0)]
+
+
+async def test_a_close_filled_in_parts_shrinks_the_position_part_by_part(adapter, pool, db):
+    fake, broker = adapter
+    await place(pool, broker, bracket("c8"))
+    fake.execute("c8", 150.0)
+    await broker.settled()
+    held = []
+    for part in (4, 3):
+        fake.execute("c8-stop", 145.0, shares=part)
+        await broker.settled()
+        held += db.sql("SELECT qty FROM positions WHERE account = 'ib'")
+    assert held == [(6.0,), (3.0,)]
+    fake.execute("c8-stop", 145.0, shares=3)
+    await broker.settled()
+    assert db.sql("SELECT count(*) FROM positions WHERE account = 'ib'") == [(0,)]
+
+
+async def test_history_leaves_the_bar_still_forming_to_the_stream(pool, db, tmp_path):
+    """History read during the session ends with the bar in progress: storing it would keep a
+    partial bar for good and skip its cycle when the stream finishes it."""
+    from brain.market.ib_feed import IBBarFeed
+
+    fake = FakeIB()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    forming = now - timedelta(seconds=now.timestamp() % 300)  # the 5-minute bar in progress
+    fake.history["AAPL"] = [BarData(date=forming - timedelta(minutes=5 * k), open=10.0, high=11.0, low=9.0,
+                                    close=10.5, volume=100, average=10.2, barCount=10) for k in (2, 1, 0)]
+    feed = IBBarFeed(fake, pool, Bus(pool, settings=db.settings(tmp_path), listen_url=db.url("app")), ["AAPL"],
+                  bar_seconds=300)
+    await feed.subscribe()
+    stored = [ts for (ts,) in db.sql("SELECT ts FROM bars WHERE symbol = 'AAPL' ORDER BY ts")]
+    assert stored == [forming - timedelta(minutes=10), forming - timedelta(minutes=5)]
