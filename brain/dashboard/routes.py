@@ -22,7 +22,8 @@ PAGES = [("overview", "/", "Overview"), ("decisions", "/decisions", "Decisions")
 STATE = {0: "TRADING", 1: "TRADING (alert)", 2: "NO NEW ENTRIES", 3: "STOPPED", 4: "FLATTENED AND LOCKED"}
 
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-markdown = MarkdownIt("commonmark").enable("table")
+# Journal bodies carry model text: raw HTML in it is shown as text, never run in the browser.
+markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def mount(app: FastAPI, pool, authorised) -> None:

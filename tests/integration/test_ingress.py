@@ -174,3 +174,13 @@ async def test_bars_posted_here_trade_the_paper_book(db, brain_home):
     finally:
         await bus.stop()
         await pool.close()
+
+
+async def test_html_a_model_wrote_into_the_journal_is_shown_as_text(client, db):
+    [(entry_id,)] = db.sql(
+        "INSERT INTO agent_journal (kind, outcome, title, body_md, file_path) VALUES ('cycle', 'skip', 't', "
+        "'## Why\n\nthe model said <img src=x onerror=alert(1)> and <script>alert(2)</script>', 'x.md') "
+        "RETURNING id")
+    page = (await client.get(f"/decisions/{entry_id}")).text
+    assert "<img" not in page and "<script>alert" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
