@@ -72,6 +72,7 @@ def _apply(conn, cfg, args) -> int:
 
     from brain.errors import BrainError
     from brain.journal import JournalEntry, record_entry_sync
+    from brain.optimizer import guards
     from brain.optimizer.run import write_atomically
     from brain.skills.edit import edited_text
 
@@ -86,10 +87,15 @@ def _apply(conn, cfg, args) -> int:
     rec = recs[args.number - 1]
     if not rec.get("edit"):
         raise BrainError(f"recommendation {args.number} is advice, not an edit: apply it by hand if you agree")
-    skill = rec["target"]
+    guards.check_target(rec["target"])
+    # By the skill's own folder name however the target is spelled: the weekly and cooling
+    # limits below count applies by that name.
+    skills = {guards.canonical(p.parent.name): p.parent.name for p in cfg.skills_dir.glob("*/SKILL.md")}
+    skill = skills.get(guards.canonical(rec["target"]))
+    if skill is None:
+        raise BrainError(f"recommendation {args.number} targets {rec['target']!r}, which is not a skill under "
+                         f"{cfg.skills_dir}")
     path = cfg.skills_dir / skill / "SKILL.md"
-    if not path.exists():
-        raise BrainError(f"recommendation {args.number} targets {skill!r}, which is not a skill under {cfg.skills_dir}")
     week = conn.execute("SELECT count(*) FROM optimizer_applies WHERE skill = %s AND applied_at > now() - interval '7 days'",
                         (skill,)).fetchone()[0]
     if week >= APPLIES_PER_WEEK:

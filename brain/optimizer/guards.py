@@ -1,6 +1,8 @@
 """Guard rails enforced in code, not in the prompt."""
 from __future__ import annotations
 
+import re
+
 from brain.errors import BrainError
 
 MIN_CLOSED_TRADES = 50        # before any recommendation about a parameter
@@ -23,9 +25,15 @@ def require(n: int, minimum: int, what: str) -> None:
         raise InsufficientData(f"insufficient data: {n} {what}, at least {minimum} needed")
 
 
+def canonical(name: str) -> str:
+    """A target as the guards compare it, however it is spelled: "./Risk-Gate/" and "risk gate"
+    are risk_gate, "max open positions" is max_open_positions."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
 def check_target(target: str) -> None:
-    lowered = target.lower()
+    lowered = canonical(target)
     for word in FORBIDDEN:
-        if word in lowered:
+        if canonical(word) in lowered:
             raise ForbiddenTarget(f"{target!r} is out of bounds for the optimizer (hard limits, the watchdog, "
                                   "halts, its own skill and tests are not its to tune)")

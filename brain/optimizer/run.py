@@ -13,6 +13,7 @@ from pathlib import Path
 from brain.journal import JournalEntry, record_entry
 from brain.journal.notes import append_note
 from brain.optimizer import guards
+from brain.strategy import TUNABLE
 from brain.optimizer.shadow_report import SHADOW_UNREPORTED, report_lines
 from brain.optimizer.stats import compute
 from brain.router.answers import ModelFailure
@@ -27,18 +28,22 @@ VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb) RETURNING id"""
 def screen(recs: list[dict], stats: dict, skill_names: set[str]) -> tuple[list[dict], list[str]]:
     """Keep the recommendations the data can carry; say why the others were dropped."""
     kept, dropped = [], []
-    observations = {k.split(" ")[0]: v["signed"] for k, v in stats["per_role"].items()}
+    observations = {guards.canonical(k.split(" ")[0]): v["signed"] for k, v in stats["per_role"].items()}
+    skills = {guards.canonical(s): s for s in skill_names}
+    parameters = {guards.canonical(p): p for p in TUNABLE}
     for rec in recs:
-        target = rec["target"]
+        target, name = rec["target"], guards.canonical(rec["target"])
         try:
             guards.check_target(target)
-            if target in skill_names or target.replace("-", "_") in observations:
-                n = observations.get(target.replace("-", "_"), 0)
-                guards.require(n, guards.MIN_OBSERVATIONS, f"observations of {target}")
-            else:
+            if name in skills or name in observations:
+                guards.require(observations.get(name, 0), guards.MIN_OBSERVATIONS, f"observations of {target}")
+            elif name in parameters:
                 guards.require(stats["closed_trades_all_time"], guards.MIN_CLOSED_TRADES,
                                f"closed trades behind parameter {target}")
-            kept.append(rec)
+            else:
+                raise guards.ForbiddenTarget(f"{target!r} is neither a skill nor a tunable parameter")
+            # Stored under its own name, so that apply and its weekly and cooling limits see one target.
+            kept.append({**rec, "target": skills.get(name) or parameters.get(name) or target})
         except (guards.InsufficientData, guards.ForbiddenTarget) as exc:
             dropped.append(f"{target}: {exc}")
     return kept, dropped

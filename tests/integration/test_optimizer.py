@@ -43,10 +43,18 @@ def test_sample_size_and_bounds_guards():
     stats = {"per_role": {"risk_gate (code)": {"signed": 40}, "double_checker (ab12cd34)": {"signed": 10}},
              "closed_trades_all_time": 20}
     recs = [{"target": t, "change": "c", "evidence": "e", "expected_effect": "x"}
-            for t in ("risk_gate", "double-checker", "stop_atr", "self-optimizer", "watchdog")]
+            for t in ("risk_gate", "double-checker", "stop_atr", "self-optimizer", "watchdog",
+                      # however spelled: a skill is that skill, a hard limit is a hard limit
+                      "./Risk-Gate/", "./double-checker/", "max open positions", "risk per trade",
+                      "strategy_stop_atr")]
     kept, dropped = screen(recs, stats, {"double-checker", "risk-gate", "self-optimizer"})
-    assert [r["target"] for r in kept] == ["risk_gate"]
-    assert len(dropped) == 4 and any("insufficient data: 10" in d for d in dropped)
+    assert [r["target"] for r in kept] == ["risk-gate", "risk-gate"], "stored under the skill's own name"
+    assert len(dropped) == 8
+    assert sum("insufficient data: 10 observations" in d for d in dropped) == 2
+    assert any(d.startswith("max open positions: ") and "out of bounds" in d for d in dropped)
+    assert any(d.startswith("risk per trade: ") and "out of bounds" in d for d in dropped)
+    assert any(d.startswith("stop_atr: ") and "neither a skill nor a tunable parameter" in d for d in dropped)
+    assert any(d.startswith("strategy_stop_atr: insufficient data: 20 closed trades") for d in dropped)
 
 
 class Broken:
