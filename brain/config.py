@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     router_anthropic_model: str = "claude-sonnet-5-5"
     router_openai_model: str = "gpt-5-mini"
     # e.g. http://127.0.0.1:11434/v1 (Ollama); needed when the compatible route is listed
-    router_compatible_base_url: str | None = Field(default=None, validate_default=True)
+    router_compatible_base_url: str | None = None
     # Sent to that endpoint only (OpenRouter needs one; a local server none). Never OPENAI_API_KEY.
     router_compatible_api_key: str | None = None
     router_compatible_model: str = "llama3.1"
@@ -220,13 +220,6 @@ class Settings(BaseSettings):
         if not routes:
             raise ValueError("at least one route is needed (offline needs no model)")
         return routes
-
-    @field_validator("router_compatible_base_url")
-    @classmethod
-    def _compatible_needs_its_url(cls, url: str | None, info: ValidationInfo) -> str | None:
-        if not url and "compatible" in (info.data.get("router_routes") or ()):
-            raise ValueError("needed when the compatible route is listed in BRAIN_ROUTER_ROUTES")
-        return url
 
     @classmethod
     def settings_customise_sources(

@@ -27,8 +27,11 @@ ENTERING = """SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) 
 async def account(conn, broker) -> Account:
     """The account as the risk limits see it: what is held, and what is being entered."""
     row = await broker.account_row(conn)
+    # Entries first: an entry that fills between the two reads is then seen once or twice,
+    # never missed.
+    entering = await conn.fetch(ENTERING, broker.name)
     held = {p["symbol"]: p["qty"] for p in await broker.positions(conn)}
-    for r in await conn.fetch(ENTERING, broker.name):
+    for r in entering:
         held.setdefault(r["symbol"], r["qty"])
     if row is None:
         return Account(equity=broker.starting_cash, cash=broker.starting_cash, high_water_mark=broker.starting_cash,

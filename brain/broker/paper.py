@@ -77,7 +77,9 @@ class PaperBroker:
         cash = acct["cash"]
         day_start, day = acct["day_start_equity"], acct["day"]
         now = max(b.ts for b in bars)
-        if now.date() != day:
+        if now.date() > day or (now.date() < day and not await conn.fetchval(Q["bars_after"], now)):
+            # A new day; or an earlier one that nothing stored has passed yet (a replay of old
+            # bars into a fresh account). A late bar of a day others have left is not.
             day_start, day = acct["equity"], now.date()
         positions = {p["symbol"]: dict(p) for p in await conn.fetch(Q["positions_for_update"], self.account)}
         fills: list[Fill] = []

@@ -92,3 +92,7 @@ ON CONFLICT (account, ts) DO UPDATE SET equity = excluded.equity, cash = exclude
 -- name: bracket_levels
 SELECT (SELECT stop_price FROM orders WHERE client_order_id = $1) AS stop,
        (SELECT limit_price FROM orders WHERE client_order_id = $2) AS take_profit
+
+-- name: bars_after
+-- Whether any symbol's stored bar is on a later day than $1.
+SELECT EXISTS (SELECT 1 FROM bars WHERE ts >= (($1::timestamptz AT TIME ZONE 'UTC')::date + 1) AT TIME ZONE 'UTC')

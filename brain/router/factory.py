@@ -50,13 +50,17 @@ API_KEYS = {"anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"), "openai"
 
 
 def checked_prices(settings: Settings) -> PriceTable:
-    """The price table, once every listed paid route has its key and a price for its model;
-    ConfigError with one line otherwise (called before anything is started)."""
+    """The price table, once every listed route has what it needs (a paid one its key and a
+    price for its model, compatible its URL); ConfigError with one line otherwise. Checked where
+    the brain starts, not in the settings: brainctl and the watchdog read the same settings."""
     for route in settings.router_routes:
         keys = API_KEYS.get(route, ())
         if keys and not any(os.environ.get(k) for k in keys):
             raise ConfigError(f"invalid setting BRAIN_ROUTER_ROUTES: the {route} route needs "
                               f"{' or '.join(keys)} in the environment")
+    if "compatible" in settings.router_routes and not settings.router_compatible_base_url:
+        raise ConfigError("invalid setting BRAIN_ROUTER_COMPATIBLE_BASE_URL: needed when the compatible route is "
+                          "listed in BRAIN_ROUTER_ROUTES")
     prices = PriceTable(settings.router_price_table or DEFAULT_TABLE)
     for setting, model in _paid_models(settings):
         if not prices.knows(model):

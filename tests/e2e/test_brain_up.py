@@ -53,8 +53,8 @@ def test_brain_up_until_done(db, tmp_path):
      "brain: invalid setting BRAIN_APP_DATABASE_URL: Value error, not a URL that parses"),
     ("BRAIN_ROUTER_ROUTES", "openai,offline",
      "brain: invalid setting BRAIN_ROUTER_ROUTES: the openai route needs OPENAI_API_KEY in the environment"),
-    ("BRAIN_ROUTER_ROUTES", "compatible,offline", "brain: invalid setting BRAIN_ROUTER_COMPATIBLE_BASE_URL: Value "
-                                                  "error, needed when the compatible route is listed"),
+    ("BRAIN_ROUTER_ROUTES", "compatible,offline", "brain: invalid setting BRAIN_ROUTER_COMPATIBLE_BASE_URL: "
+                                                  "needed when the compatible route is listed"),
 ])
 def test_bad_settings_stop_with_one_line(db, tmp_path, var, value, message):
     env = db.env(tmp_path)

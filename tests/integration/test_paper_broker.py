@@ -8,6 +8,7 @@ import pytest
 
 from brain.broker.base import BracketOrder
 from brain.broker.paper import PaperBroker
+from brain.market.bars import Bar
 from brain.market.history import bar_at, bundled_frame
 
 AAPL = bundled_frame("AAPL").loc["2013-01-14":"2013-01-25"]
@@ -143,3 +144,21 @@ async def test_one_step_of_several_symbols_is_applied_together(conn):
     assert await conn.fetchval("SELECT count(*) FROM equity_history WHERE ts = $1", day("2013-01-16")) == 1
     with pytest.raises(ValueError):
         await broker.on_bars(conn, [step[0], step[0]])
+
+
+async def test_a_late_bar_of_an_earlier_day_does_not_start_a_new_day(conn):
+    """Posted bars keep time per symbol only: one symbol's bar may come after another's of the
+    next day. The day's baseline for the daily-loss limits must not move back and forth."""
+    broker = PaperBroker()
+    await broker.ensure_account(conn)
+    await feed(conn, broker, "2013-01-16", "2013-01-16")
+    await broker.place_bracket(conn, bracket("t9", "2013-01-16", side="buy", qty=50, stop=400.0, tp=600.0))
+    await feed(conn, broker, "2013-01-17", "2013-01-17")     # filled at the open, marked at the close
+    before = await broker.account_row(conn)
+    assert before["day"] == day("2013-01-17").date()
+    late = Bar(symbol="MSFT", ts=day("2013-01-16"), open=27.0, high=27.5, low=26.8, close=27.2, volume=1)
+    async with conn.transaction():
+        await store(conn, late)
+        await broker.on_bars(conn, [late])
+    after = await broker.account_row(conn)
+    assert (after["day"], after["day_start_equity"]) == (before["day"], before["day_start_equity"])

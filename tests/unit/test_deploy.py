@@ -46,6 +46,7 @@ def test_every_service_command_exists_in_the_image():
     roles = {n: [k for k in s.get("environment", {}) if k.endswith("DATABASE_URL")] for n, s in services.items()}
     assert roles["brain"] == ["BRAIN_APP_DATABASE_URL"] and roles["watchdog"] == ["BRAIN_WATCHDOG_DATABASE_URL"]
     assert roles["brainctl"] == ["BRAIN_OPERATOR_DATABASE_URL"], "only the operator's console can lift a halt"
+    assert services["brainctl"]["volumes"] == services["brain"]["volumes"], "it edits the skills the brain reads"
     assert services["watchdog"]["restart"] == "always" and services["brain"]["restart"] == "on-failure"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["brain"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
