@@ -272,8 +272,10 @@ class IBBroker:
         if order["parent_client_order_id"]:
             await conn.execute(Q["cancel_siblings"], order["parent_client_order_id"], coid)
         pnl = None
-        if pos is not None:
-            pnl = -signed * (vwap - pos["avg_price"]) - commission
+        if pos is not None:  # a round trip's P&L: its entry's commissions too
+            paid = await conn.fetchval(Q["commission_paid"], order["parent_client_order_id"]) \
+                if order["parent_client_order_id"] else 0.0
+            pnl = -signed * (vwap - pos["avg_price"]) - commission - paid
             await conn.execute(Q["delete_position"], BOOK, symbol)
         return Fill(coid, symbol, order["side"], filled_qty, vwap, commission, at, "close", order["order_type"],
                     order["correlation_id"], pnl)

@@ -142,7 +142,9 @@ class PaperBroker:
         price = self.costs.slipped(level, side) if kind == "stop" else level  # stops slip, limits do not
         commission = self.costs.commission(qty)
         cash -= (-pos["qty"]) * price + commission
-        pnl = pos["qty"] * (price - pos["avg_price"]) - commission
+        # A round trip's P&L: both its commissions (the entry's is on the entry's fill).
+        paid = await conn.fetchval(Q["commission_paid"], order["parent_client_order_id"])
+        pnl = pos["qty"] * (price - pos["avg_price"]) - commission - paid
         coid = order["client_order_id"]
         await conn.execute(Q["mark_filled"], coid, bar.ts, price)
         await conn.execute(Q["insert_fill"], coid, f"paper:{coid}", qty, price, commission, bar.ts)

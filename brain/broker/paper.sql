@@ -96,3 +96,7 @@ SELECT (SELECT stop_price FROM orders WHERE client_order_id = $1) AS stop,
 -- name: bars_after
 -- Whether any symbol's stored bar is on a later day than $1.
 SELECT EXISTS (SELECT 1 FROM bars WHERE ts >= (($1::timestamptz AT TIME ZONE 'UTC')::date + 1) AT TIME ZONE 'UTC')
+
+-- name: commission_paid
+-- What an order's fills cost in commissions so far (a round trip's P&L counts its entry's).
+SELECT coalesce(sum(commission), 0)::float8 FROM fills WHERE client_order_id = $1

@@ -69,8 +69,8 @@ async def test_a_bracket_goes_to_ib_tagged_and_its_fills_are_booked(adapter, poo
     assert db.sql("SELECT count(*) FROM positions WHERE account = 'ib'") == [(0,)]
     filled = db.sql("SELECT payload->>'reason', (payload->>'pnl')::float8 FROM agent_messages "
                     "WHERE topic = 'order.filled' ORDER BY id")
-    # Loss on the stop: 10 x (145.00 - 150.25) less the exit's $1 commission.
-    assert filled == [("entry", None), ("stop", pytest.approx(-53.5))]
+    # Loss on the stop: 10 x (145.00 - 150.25) less the round trip's two $1 commissions.
+    assert filled == [("entry", None), ("stop", pytest.approx(-54.5))]
     assert db.sql("SELECT payload->>'outcome' FROM agent_messages WHERE topic = 'cycle.outcome'") == [("filled",)]
 
     await broker.sync_account()

@@ -56,7 +56,7 @@ async def test_entry_at_next_open_then_take_profit(conn):
     assert entry.price == pytest.approx(494.738928) and entry.commission == 1.0
     # Its high 509.44 reached the 509 take-profit; a limit fills at its level, without slippage.
     assert (exit_.reason, exit_.price) == ("take_profit", 509.0)
-    assert exit_.pnl == pytest.approx(10 * (509.0 - 494.738928) - 1.0)
+    assert exit_.pnl == pytest.approx(10 * (509.0 - 494.738928) - 1.0 - 1.0), "both commissions of the round trip"
     acct = await broker.account_row(conn)
     assert acct["cash"] == pytest.approx(100_000 - 4947.38928 - 1 + 5090 - 1)
     assert await broker.positions(conn) == []
