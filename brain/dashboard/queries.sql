@@ -17,9 +17,14 @@ SELECT ts, equity FROM (
  WHERE n % greatest(1, total / 400) = 0 OR n = total ORDER BY ts
 
 -- name: benchmark
--- Equal-weight buy and hold of the traded symbols, on the same dates as the curve.
-WITH first AS (SELECT DISTINCT ON (symbol) symbol, close FROM bars ORDER BY symbol, ts)
-SELECT b.ts, avg(b.close / f.close) FROM bars b JOIN first f USING (symbol) GROUP BY b.ts ORDER BY b.ts
+-- Equal-weight buy and hold from the curve's first mark ($1, its marks in order): of the
+-- symbols with a bar by then, each from its close then (a symbol listed later does not join
+-- at par half-way), read on the curve's own marks only (not every bar ever stored).
+WITH base AS (
+    SELECT DISTINCT ON (symbol) symbol, close FROM bars WHERE ts <= ($1::timestamptz[])[1] ORDER BY symbol, ts DESC
+)
+SELECT b.ts, avg(b.close / base.close) FROM bars b JOIN base USING (symbol)
+ WHERE b.ts = ANY($1::timestamptz[]) GROUP BY b.ts ORDER BY b.ts
 
 -- name: journal
 SELECT id, created_at, kind, symbol, outcome, title FROM agent_journal

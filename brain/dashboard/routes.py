@@ -41,7 +41,7 @@ def mount(app: FastAPI, pool, authorised) -> None:
         level = await pool.fetchval(Q["state"])
         acct = await pool.fetchrow(Q["account"])
         curve = await pool.fetch(Q["curve"])
-        bench = {r[0]: r[1] for r in await pool.fetch(Q["benchmark"])}
+        bench = {r[0]: r[1] for r in await pool.fetch(Q["benchmark"], [r["ts"] for r in curve])} if curve else {}
         equity = [r["equity"] for r in curve]
         start = equity[0] if equity else 1.0
         hold = [bench[r["ts"]] * start for r in curve if r["ts"] in bench]

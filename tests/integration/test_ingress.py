@@ -3,6 +3,7 @@ and metrics that parse with the Prometheus text parser."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import asyncpg
 import httpx
@@ -184,3 +185,20 @@ async def test_html_a_model_wrote_into_the_journal_is_shown_as_text(client, db):
     page = (await client.get(f"/decisions/{entry_id}")).text
     assert "<img" not in page and "<script>alert" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+async def test_buy_and_hold_starts_with_the_curve_and_only_from_symbols_there_then(db):
+    from brain.dashboard.routes import Q
+
+    for sym, day, close in (("A", 1, 50.0), ("A", 2, 100.0), ("A", 3, 110.0), ("A", 4, 120.0),
+                            ("B", 3, 10.0), ("B", 4, 30.0)):   # B lists on day 3, after the curve began
+        db.sql("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
+               "VALUES (%s, %s, %s, %s, %s, %s, 1)", (sym, f"2013-01-0{day}T00:00:00Z", close, close, close, close))
+    marks = [f"2013-01-0{d}T00:00:00+00:00" for d in (2, 3, 4)]
+    conn = await asyncpg.connect(db.url("app"))
+    try:
+        rows = await conn.fetch(Q["benchmark"], [datetime.fromisoformat(m) for m in marks])
+    finally:
+        await conn.close()
+    # A from its day-2 close, not its first-ever one; B never joins at par.
+    assert [round(r[1], 6) for r in rows] == [1.0, 1.1, 1.2]
