@@ -25,7 +25,7 @@ import asyncpg
 from brain.broker.base import BracketOrder, Fill, OrderResult
 from brain.broker.book import bracket_levels, record_bracket
 from brain.broker.fills import fill_messages
-from brain.errors import BrainError
+from brain.errors import BrainError, one_line
 from brain.heartbeat import beat
 from brain.sql import queries_beside
 
@@ -36,6 +36,8 @@ DEAD_STATES = {"Cancelled", "ApiCancelled", "Inactive"}
 # An order is sent to IB inside the transaction that records it, and IB may fill it before
 # that transaction commits: its execution waits this long for the order row to appear.
 ORDER_ROW_WAIT_S = 10.0
+# What ib_async raises for requests in flight when the gateway goes away.
+GATEWAY_GONE = (ConnectionError, OSError, asyncio.TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -119,15 +121,18 @@ class IBBroker:
         backoff = 1.0
         while True:
             if self.ib.isConnected():
-                await self.sync_account()
+                try:
+                    await self.sync_account()
+                except GATEWAY_GONE as exc:  # it went away mid-request: the branch below reconnects
+                    log.warning("IB account sync cut short (%s)", one_line(exc) or type(exc).__name__)
                 await asyncio.sleep(self.cfg.heartbeat_s)
                 continue
             try:
                 await self.connect()  # reconciles and syncs the account itself
                 log.warning("IB gateway connected again; orders, fills and positions reconciled")
                 backoff = 1.0
-            except BrainError as exc:
-                log.warning("%s; retrying in %.0fs", exc, backoff)
+            except (BrainError, *GATEWAY_GONE) as exc:  # refused, or gone again mid-reconciliation
+                log.warning("%s; retrying in %.0fs", one_line(exc) or type(exc).__name__, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.cfg.reconnect_max_s)
 

@@ -50,6 +50,7 @@ class FakeIB:
         self._reported: dict[str, list] | None = None  # what reqPositions shows while it lags
         self._exec_ids = itertools.count(1)
         self.history: dict[str, list[BarData]] = {}
+        self.drop_next_executions_request = False
         self.streams: dict[str, RealTimeBarList] = {}
         self.placed: list[tuple[str, Order]] = []
 
@@ -200,6 +201,10 @@ class FakeIB:
         self._positions[symbol] = [c, qty, avg]
 
     async def reqExecutionsAsync(self, execFilter=None) -> list[Fill]:
+        if self.drop_next_executions_request:  # the gateway goes away again while answering
+            self.drop_next_executions_request = False
+            self.disconnect()
+            raise ConnectionError("Socket disconnect")
         return list(self._fills)
 
     def fills(self) -> list[Fill]:

@@ -264,3 +264,21 @@ async def test_history_leaves_the_bar_still_forming_to_the_stream(pool, db, tmp_
     await feed.subscribe()
     stored = [ts for (ts,) in db.sql("SELECT ts FROM bars WHERE symbol = 'AAPL' ORDER BY ts")]
     assert stored == [forming - timedelta(minutes=10), forming - timedelta(minutes=5)]
+
+
+async def test_a_gateway_lost_again_while_reconciling_is_retried_not_fatal(adapter, pool, db):
+    fake, broker = adapter
+    loop = asyncio.ensure_future(broker.run())
+    try:
+        fake.restart()
+        await asyncio.sleep(0.2)
+        fake.drop_next_executions_request = True       # the next reconnect dies mid-reconciliation
+        fake.come_back()
+        for _ in range(200):
+            if broker.connections == 2 or loop.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not loop.done(), loop.exception() if loop.done() else None
+        assert broker.connections == 2 and fake.client_ids == [11, 11, 11]
+    finally:
+        loop.cancel()
