@@ -36,6 +36,7 @@ DEAD_STATES = {"Cancelled", "ApiCancelled", "Inactive"}
 # An order is sent to IB inside the transaction that records it, and IB may fill it before
 # that transaction commits: its execution waits this long for the order row to appear.
 ORDER_ROW_WAIT_S = 10.0
+CONTRACT_LOOKUP_S = 10.0
 # What ib_async raises for requests in flight when the gateway goes away.
 GATEWAY_GONE = (ConnectionError, OSError, asyncio.TimeoutError)
 
@@ -186,7 +187,13 @@ class IBBroker:
 
     async def _contract(self, symbol: str):
         if symbol not in self._contracts:
-            qualified = await self.ib.qualifyContractsAsync(stock(symbol))
+            # Bounded: the executor asks this holding the lock every entry decision waits on.
+            try:
+                qualified = await asyncio.wait_for(self.ib.qualifyContractsAsync(stock(symbol)),
+                                                   CONTRACT_LOOKUP_S)
+            except asyncio.TimeoutError:
+                raise BrainError(f"IB did not describe the stock {symbol!r} within {CONTRACT_LOOKUP_S:.0f}s") \
+                    from None
             if not qualified or qualified[0] is None:
                 raise BrainError(f"IB does not know the stock {symbol!r} on SMART/USD")
             self._contracts[symbol] = qualified[0]

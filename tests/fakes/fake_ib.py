@@ -9,6 +9,7 @@ It is also the exchange: `execute(ref, price)` fills a working order, and `resta
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime, timezone
 
@@ -51,6 +52,7 @@ class FakeIB:
         self._exec_ids = itertools.count(1)
         self.history: dict[str, list[BarData]] = {}
         self.drop_next_executions_request = False
+        self.slow_lookups = False
         self.streams: dict[str, RealTimeBarList] = {}
         self.placed: list[tuple[str, Order]] = []
 
@@ -93,6 +95,8 @@ class FakeIB:
 
     # ------------------------------------------------------------------ contracts
     async def qualifyContractsAsync(self, *contracts: Contract, returnAll: bool = False):
+        if self.slow_lookups:  # a gateway that never answers this request
+            await asyncio.Event().wait()
         out = []
         for c in contracts:
             if c.symbol not in CONTRACTS:

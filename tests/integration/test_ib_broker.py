@@ -282,3 +282,15 @@ async def test_a_gateway_lost_again_while_reconciling_is_retried_not_fatal(adapt
         assert broker.connections == 2 and fake.client_ids == [11, 11, 11]
     finally:
         loop.cancel()
+
+
+async def test_a_contract_lookup_ib_never_answers_refuses_the_order_in_time(adapter, pool, db, monkeypatch):
+    """The executor asks for the contract holding the lock every entry decision waits on."""
+    import brain.broker.ib as ib
+
+    fake, broker = adapter
+    monkeypatch.setattr(ib, "CONTRACT_LOOKUP_S", 0.2)
+    fake.slow_lookups = True
+    result = await asyncio.wait_for(place(pool, broker, bracket("c6")), 5)
+    assert result.status == "rejected" and "did not describe the stock 'AAPL'" in result.detail
+    assert db.sql("SELECT count(*) FROM orders WHERE client_order_id LIKE 'c6%%'") == [(0,)]
