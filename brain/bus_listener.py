@@ -45,11 +45,12 @@ class Listener:
         self._on_topic(topic, window_ms / 1000)
 
     async def _connect(self) -> None:
-        conn = await asyncpg.connect(self._url, server_settings={"application_name": "brain-bus-listener"})
+        # Held from the moment it exists: a stop that lands during LISTEN must still close it.
+        self._conn = conn = await asyncpg.connect(self._url,
+                                                  server_settings={"application_name": "brain-bus-listener"})
         self._lost.clear()
         conn.add_termination_listener(lambda _c: self._lost.set())
         await conn.add_listener(CHANNEL, self._notified)
-        self._conn = conn
         self.connected.set()
 
     async def run(self) -> None:

