@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -71,11 +72,26 @@ def write_entry_file(context_dir: Path, entry: JournalEntry, text: str | None = 
     return write_via_temp(folder, text, durable, link)
 
 
+# Read once, at import: asking for it sets it, which is not safe while other threads make files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def readable_like_any_file(fd: int, replacing: Path | None = None) -> None:
+    """mkstemp makes a file only its owner may read; an entry or a skill file is for whoever
+    reads the journal or runs the brain: the mode the file it replaces had, or the umask's."""
+    if replacing is not None and replacing.exists():
+        os.fchmod(fd, stat.S_IMODE(replacing.stat().st_mode))
+    else:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+
+
 def write_via_temp(folder: Path, text: str, durable: bool, put: Callable[[str], Path]) -> Path:
     """Write text to a temp file in folder (flushed to disk when durable), then hand its name
     to put, which gives it its real name; a failure on the way leaves no temp file behind."""
     # Not named *.md: a temp file a crash leaves behind must never look like an entry.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".partial")
+    readable_like_any_file(fd)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

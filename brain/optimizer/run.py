@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from brain.journal import JournalEntry, record_entry
+from brain.journal.entry import readable_like_any_file
 from brain.journal.notes import append_note
 from brain.optimizer import guards
 from brain.strategy import TUNABLE
@@ -91,6 +92,7 @@ def write_report(folder: Path, day: date, text: str) -> Path:
 def write_atomically(target: Path, text: str) -> Path:
     """A temp file beside the target, synced, then renamed over it: never half a file."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    readable_like_any_file(fd, replacing=target)
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.flush()

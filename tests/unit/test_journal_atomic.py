@@ -41,3 +41,27 @@ def test_sigkill_while_writing_leaves_only_whole_files(tmp_path):
     # A temp file may be left behind by the kill; it never looks like an entry.
     leftovers = [p for p in (tmp_path / "journal").glob("*/*") if p.suffix != ".md"]
     assert all(p.name.startswith(".tmp-") and p.suffix == ".partial" for p in leftovers)
+
+
+def test_entry_and_skill_files_are_readable_like_any_other(tmp_path, monkeypatch):
+    """mkstemp's files are the owner's alone; a journal entry is for whoever reads the journal,
+    and a rewritten skill file keeps the mode it had."""
+    import stat
+
+    from brain.journal import JournalEntry, write_entry_file
+    from brain.optimizer.run import write_atomically
+
+    import brain.journal.entry as entry
+
+    monkeypatch.setattr(entry, "_UMASK", 0o022)  # the usual one, whatever this process's is
+    old = os.umask(0o022)
+    try:
+        path = write_entry_file(tmp_path, JournalEntry(kind="cycle", outcome="skip", title="t", sections=[]))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        skill = tmp_path / "SKILL.md"
+        skill.write_text("old")
+        skill.chmod(0o664)
+        write_atomically(skill, "new")
+        assert skill.read_text() == "new" and stat.S_IMODE(skill.stat().st_mode) == 0o664
+    finally:
+        os.umask(old)
