@@ -4,7 +4,7 @@ only retry loop, so a rate limit moves to the next route instead of sleeping her
 from __future__ import annotations
 
 from brain.router.prices import Usage
-from brain.router.routes import Prompt, Reply, RouteError
+from brain.router.routes import Prompt, Reply, RouteError, claude_family, openai_family
 from brain.skills.skill import Skill
 
 
@@ -38,8 +38,11 @@ class AnthropicRoute:
         self.client = anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key, max_retries=0,
                                                timeout=timeout_s)
 
+    def model_for(self, prompt: Prompt) -> str:
+        return claude_family(prompt, self.default_model)
+
     async def complete(self, skill: Skill, prompt: Prompt) -> Reply:
-        model = prompt.model if prompt.model and prompt.model.startswith("claude") else self.default_model
+        model = self.model_for(prompt)
         try:
             msg = await self.client.messages.create(
                 model=model, max_tokens=prompt.max_tokens,
@@ -88,8 +91,11 @@ class OpenAIRoute:
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "none", max_retries=0,
                                          timeout=timeout_s)
 
+    def model_for(self, prompt: Prompt) -> str:
+        return openai_family(prompt, self.default_model)
+
     async def complete(self, skill: Skill, prompt: Prompt) -> Reply:
-        model = prompt.model if prompt.model and not prompt.model.startswith("claude") else self.default_model
+        model = self.model_for(prompt)
         try:
             resp = await self.client.chat.completions.create(
                 model=model, max_tokens=prompt.max_tokens, temperature=prompt.temperature,

@@ -12,7 +12,7 @@ import signal
 import tempfile
 
 from brain.router.prices import Usage
-from brain.router.routes import Prompt, Reply, RouteError
+from brain.router.routes import Prompt, Reply, RouteError, claude_family, openai_family
 from brain.skills.skill import Skill
 
 LIMIT = re.compile(r"rate.?limit|usage limit|limit reached|too many requests|quota", re.IGNORECASE)
@@ -53,8 +53,11 @@ class ClaudeCliRoute:
     def __init__(self, executable: str, default_model: str, timeout_s: float) -> None:
         self.executable, self.default_model, self.timeout_s = executable, default_model, timeout_s
 
+    def model_for(self, prompt: Prompt) -> str:
+        return claude_family(prompt, self.default_model)
+
     async def complete(self, skill: Skill, prompt: Prompt) -> Reply:
-        model = prompt.model if prompt.model and prompt.model.startswith("claude") else self.default_model
+        model = self.model_for(prompt)
         argv = [self.executable, "-p", prompt.user, "--output-format", "json", "--model", model,
                 "--system-prompt", prompt.system, "--json-schema", json.dumps(prompt.schema),
                 "--tools", "", "--max-turns", "1"]
@@ -89,8 +92,11 @@ class CodexCliRoute:
     def __init__(self, executable: str, default_model: str, timeout_s: float) -> None:
         self.executable, self.default_model, self.timeout_s = executable, default_model, timeout_s
 
+    def model_for(self, prompt: Prompt) -> str:
+        return openai_family(prompt, self.default_model)
+
     async def complete(self, skill: Skill, prompt: Prompt) -> Reply:
-        model = prompt.model if prompt.model and not prompt.model.startswith("claude") else self.default_model
+        model = self.model_for(prompt)
         fd, schema_path = tempfile.mkstemp(suffix=".json", prefix="codex-schema-")
         try:
             with os.fdopen(fd, "w") as f:

@@ -86,7 +86,7 @@ class Router:
                 # Stopping mid-call: the attempt is booked all the same (a paid request may
                 # already be billed; its usage is unknown), and not itself cut short.
                 latency = (time.perf_counter() - started) * 1000
-                await asyncio.shield(self._book(agent, skill, route.name, skill.model or "-", Usage(), latency,
+                await asyncio.shield(self._book(agent, skill, route.name, route.model_for(prompt), Usage(), latency,
                                                 correlation_id, "failed", "cancelled",
                                                 "the call was cancelled (the brain was stopping)"))
                 raise
@@ -95,7 +95,7 @@ class Router:
                 # directory, a bug): booked as a failed call, and the next route is tried.
                 failure = exc if isinstance(exc, RouteError) else RouteError(type(exc).__name__, one_line(exc))
                 latency = (time.perf_counter() - started) * 1000
-                await self._book(agent, skill, route.name, skill.model or "-", failure.usage, latency,
+                await self._book(agent, skill, route.name, route.model_for(prompt), failure.usage, latency,
                                  correlation_id, "failed", failure.error_class, failure.detail)
                 attempts.append(f"{route.name}: {failure.error_class}: {failure.detail[:120]}")
                 return None

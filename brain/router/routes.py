@@ -40,7 +40,20 @@ class Route(Protocol):
     name: str
     zero_cost: bool
 
+    def model_for(self, prompt: Prompt) -> str:
+        """The model this route calls for the prompt: what a failed call is booked under."""
+
     async def complete(self, skill: Skill, prompt: Prompt) -> Reply: ...
+
+
+def claude_family(prompt: Prompt, default: str) -> str:
+    """A skill's own model when it is a Claude model, else the route's default."""
+    return prompt.model if prompt.model and prompt.model.startswith("claude") else default
+
+
+def openai_family(prompt: Prompt, default: str) -> str:
+    """A skill's own model unless it is a Claude model, else the route's default."""
+    return prompt.model if prompt.model and not prompt.model.startswith("claude") else default
 
 
 def build_prompt(philosophy: str, skill: Skill, inputs: dict[str, Any], repair: str | None = None) -> Prompt:
@@ -58,6 +71,9 @@ class OfflineRoute:
     name = "offline"
     zero_cost = True
 
+    def model_for(self, prompt: Prompt) -> str:
+        return "deterministic-rules"
+
     async def complete(self, skill: Skill, prompt: Prompt) -> Reply:
         from brain.router import offline
 
@@ -65,4 +81,4 @@ class OfflineRoute:
             data = offline.answer(skill.name, json.loads(prompt.user.split("\n\n", 1)[0]))
         except offline.NoOfflineRule as exc:
             raise RouteError("unavailable", str(exc)) from None
-        return Reply(None, data, Usage(), "deterministic-rules")
+        return Reply(None, data, Usage(), self.model_for(prompt))

@@ -61,6 +61,9 @@ class Broken:
     name = "anthropic"
     zero_cost = False
 
+    def model_for(self, prompt):
+        return "claude-sonnet-5-5"
+
     async def complete(self, skill, prompt):
         raise RouteError("overloaded", "529 overloaded")
 

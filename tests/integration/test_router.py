@@ -135,6 +135,16 @@ async def test_each_api_route_sends_its_own_key_from_the_settings(pool, server, 
         assert server.authorizations[-1] in (sent, f"Bearer {sent}")
 
 
+async def test_a_failed_call_is_booked_under_the_model_its_route_called(pool, server, db):
+    """The regime skill names a Claude model; the OpenAI route calls its own, and a failure it
+    bills is priced as that model's, not as the skill's."""
+    server.modes = ["server_error"] * 4
+    router = make(pool, [openai_route(server)])
+    assert SKILL.model.startswith("claude")
+    assert isinstance(await call(router, INPUTS, None), ModelFailure)
+    assert {r[1] for r in ledger(db)} == {"gpt-5-mini"}
+
+
 async def test_a_hanging_route_times_out(pool, server, db):
     server.modes = ["hang"]
     server.hang_s = 3.0
