@@ -28,3 +28,10 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line for a log or an operator: its first line, or its type."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def first_problem(exc, where_if_none: str = "value") -> tuple[str, str]:
+    """A pydantic ValidationError's first problem, as (where, what): ("payload.qty", "Input
+    should be greater than 0")."""
+    err = exc.errors()[0]
+    return ".".join(str(p) for p in err["loc"]) or where_if_none, err["msg"]

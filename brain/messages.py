@@ -9,7 +9,7 @@ from typing import Any, NewType, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from brain.errors import PayloadInvalid, UnknownTopic
+from brain.errors import PayloadInvalid, UnknownTopic, first_problem
 
 MessageId = NewType("MessageId", int)
 DeliveryId = NewType("DeliveryId", int)
@@ -82,6 +82,5 @@ def validate_json(name: str, text: str | bytes) -> BaseModel:
 
 
 def _invalid(name: str, exc: ValidationError) -> PayloadInvalid:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "payload"
-    return PayloadInvalid(f"{name}: {loc}: {err['msg']}")
+    where, what = first_problem(exc, "payload")
+    return PayloadInvalid(f"{name}: {where}: {what}")

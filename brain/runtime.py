@@ -179,7 +179,7 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
         from brain.ingress.serve import check_binding
 
         check_binding(settings)  # before anything starts: a misconfiguration stops here
-    checked_prices(settings)  # the same for the routes: their keys, their models' prices
+    prices = checked_prices(settings)  # the same for the routes: their keys, their models' prices
     if watch_skills:
         skills.start()
     register_offline_rules()
@@ -196,7 +196,7 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
             await broker.ensure_account(conn)
             for problem in await broker.reconcile(conn):
                 log.warning("reconcile: %s", problem)
-    router = build_router(settings, pool, philosophy_path.read_text())
+    router = build_router(settings, pool, philosophy_path.read_text(), prices)
     ctx = AgentContext(pool, router, skills, broker, settings, Path(settings.context_dir))
     graph.register(bus, ctx, require_watchdog=require_watchdog)
     return Brain(settings, pool, bus, ctx, skills, ib_feed=ib_feed)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import psycopg
 
+from brain import messages
+from brain.agents.topics import CycleOutcome
+from brain.bus_listener import CHANNEL
 from brain.config import Settings
 from brain.errors import one_line
 from brain.journal import JournalEntry, record_entry_sync
@@ -53,11 +56,13 @@ def cancel_orders(conn, level: int) -> list:
     watchdog's own closing orders), and end the cycle of each entry cancelled."""
     with conn.transaction():
         rows = conn.execute(Q["cancel_all" if level >= L4 else "cancel_working"]).fetchall()
-        entries = [r[0] for r in rows if r[1] == "open"]
-        if entries:
-            conn.execute(Q["end_cancelled_cycles"], (f"the entry was cancelled by an L{level} halt before it filled",
-                                                     entries))
-            conn.execute("SELECT pg_notify('brain_bus', 'cycle.outcome')")
+        ended = conn.execute(Q["cancelled_entry_cycles"], ([r[0] for r in rows if r[1] == "open"],)).fetchall()
+        for symbol, bar_time, corr in ended:
+            outcome = CycleOutcome(symbol=symbol, bar_time=bar_time, outcome="halted", by="watchdog",
+                                   detail=f"the entry was cancelled by an L{level} halt before it filled")
+            conn.execute(Q["end_cycle"], (corr, messages.to_json("cycle.outcome", outcome)))
+        if ended:
+            conn.execute("SELECT pg_notify(%s, 'cycle.outcome')", (CHANNEL,))
     return rows
 
 

@@ -11,17 +11,15 @@ UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
 UPDATE orders SET status = 'cancelled', updated_at = clock_timestamp()
  WHERE status IN ('new', 'working') AND client_order_id NOT LIKE 'flatten-%' RETURNING client_order_id, intent
 
--- name: end_cancelled_cycles
--- The cycle of an entry a halt cancelled ends here (no fill will end it): the brain's recorder
--- journals it as halted. The payload is a cycle.outcome (brain/agents/topics.py).
-INSERT INTO agent_messages (topic, from_agent, correlation_id, payload)
-SELECT 'cycle.outcome', 'watchdog', o.correlation_id,
-       jsonb_build_object('symbol', o.symbol, 'bar_time', o.signal_time, 'outcome', 'halted', 'by', 'watchdog',
-                          'detail', %s::text)
-  FROM orders o
+-- name: cancelled_entry_cycles
+-- The cycles of entries a halt just cancelled that have no outcome yet (no fill will end them).
+SELECT o.symbol, o.signal_time, o.correlation_id FROM orders o
  WHERE o.client_order_id = ANY(%s) AND o.correlation_id IS NOT NULL AND o.signal_time IS NOT NULL
    AND NOT EXISTS (SELECT 1 FROM agent_messages m WHERE m.topic = 'cycle.outcome'
                                                     AND m.correlation_id = o.correlation_id)
+
+-- name: end_cycle
+INSERT INTO agent_messages (topic, from_agent, correlation_id, payload) VALUES ('cycle.outcome', 'watchdog', %s, %s::jsonb)
 
 -- name: positions
 SELECT p.symbol, p.qty, p.avg_price,

@@ -12,6 +12,7 @@ from brain.agents.answers import ACCEPTS
 from brain.agents.topics import ModelCall
 from brain.broker.base import Broker
 from brain.config import Settings
+from brain.errors import first_problem
 from brain.router.answers import ModelAnswer, ModelFailure
 from brain.router.router import Router
 from brain.skills.registry import SkillRegistry
@@ -36,10 +37,9 @@ class AgentContext:
         try:
             data = accepts.model_validate(answer.data).model_dump()
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "answer"
-            return ModelFailure(f"the answer is outside what the code takes: {where}: {err['msg']}",
-                                [f"{answer.route}: {where}: {err['msg']}"], answer.skill, answer.skill_hash)
+            where, what = first_problem(exc, "answer")
+            return ModelFailure(f"the answer is outside what the code takes: {where}: {what}",
+                                [f"{answer.route}: {where}: {what}"], answer.skill, answer.skill_hash)
         return replace(answer, data=data)
 
 

@@ -20,8 +20,10 @@ async def market_state(conn: asyncpg.Pool | asyncpg.Connection, message_id: int)
 
 # Entry orders placed and not filled yet: the paper broker fills them at the next bar's open,
 # IB when it does, and until then `positions` does not show them.
-ENTERING = """SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) AS qty FROM orders
-               WHERE broker = $1 AND intent = 'open' AND status IN ('new', 'working') GROUP BY symbol"""
+_ENTERING = "FROM orders WHERE broker = $1 AND intent = 'open' AND status IN ('new', 'working')"
+ENTERING = f"SELECT symbol, sum(CASE WHEN side = 'buy' THEN qty ELSE -qty END) AS qty {_ENTERING} GROUP BY symbol"
+HOLDING = (f"SELECT EXISTS (SELECT 1 FROM positions WHERE account = $3 AND symbol = $2) "
+           f"OR EXISTS (SELECT 1 {_ENTERING} AND symbol = $2)")
 
 
 async def account(conn, broker) -> Account:
@@ -42,7 +44,4 @@ async def account(conn, broker) -> Account:
 
 async def holding(conn, broker, symbol: str) -> bool:
     """Held, or being entered (see ENTERING)."""
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM positions WHERE account = $1 AND symbol = $3) "
-        "OR EXISTS (SELECT 1 FROM orders WHERE broker = $2 AND symbol = $3 AND intent = 'open' "
-        "AND status IN ('new', 'working'))", broker.account, broker.name, symbol))
+    return await conn.fetchval(HOLDING, broker.name, symbol, broker.account)

@@ -86,12 +86,14 @@ def readable_like_any_file(fd: int, replacing: Path | None = None) -> None:
         os.fchmod(fd, 0o666 & ~_UMASK)
 
 
-def write_via_temp(folder: Path, text: str, durable: bool, put: Callable[[str], Path]) -> Path:
+def write_via_temp(folder: Path, text: str, durable: bool, put: Callable[[str], Path],
+                   replacing: Path | None = None) -> Path:
     """Write text to a temp file in folder (flushed to disk when durable), then hand its name
-    to put, which gives it its real name; a failure on the way leaves no temp file behind."""
+    to put, which gives it its real name; a failure on the way leaves no temp file behind.
+    The file gets the mode of the one it is replacing, or the umask's."""
     # Not named *.md: a temp file a crash leaves behind must never look like an entry.
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".partial")
-    readable_like_any_file(fd)
+    readable_like_any_file(fd, replacing)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from brain.errors import BrainError
+from brain.errors import BrainError, first_problem
 from brain.market.bars import Bar, BarRejected, check_bar
 
 BUNDLED = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -83,8 +83,7 @@ def validate_frames(frames: dict[str, pd.DataFrame], start: datetime | None = No
                           close=row.close, volume=row.volume)
                 check_bar(bar, previous)
             except ValidationError as exc:  # a value no bar may hold (a symbol with a space, a NaN)
-                err = exc.errors()[0]
-                rejected.append((symbol, ts.isoformat(), f"{'.'.join(map(str, err['loc']))}: {err['msg']}"))
+                rejected.append((symbol, ts.isoformat(), ": ".join(first_problem(exc))))
                 continue
             except BarRejected as exc:
                 rejected.append((symbol, ts.isoformat(), str(exc)))

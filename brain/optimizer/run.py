@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from datetime import date
 from pathlib import Path
 
 from brain.journal import JournalEntry, record_entry
-from brain.journal.entry import readable_like_any_file
+from brain.journal.entry import write_via_temp
 from brain.journal.notes import append_note
 from brain.optimizer import guards
 from brain.strategy import TUNABLE
@@ -91,14 +90,11 @@ def write_report(folder: Path, day: date, text: str) -> Path:
 
 def write_atomically(target: Path, text: str) -> Path:
     """A temp file beside the target, synced, then renamed over it: never half a file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    readable_like_any_file(fd, replacing=target)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
-    return target
+    def put(tmp: str) -> Path:
+        os.replace(tmp, target)
+        return target
+
+    return write_via_temp(target.parent, text, durable=True, put=put, replacing=target)
 
 
 async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days: int = 1,

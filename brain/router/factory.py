@@ -26,7 +26,7 @@ def build_routes(settings: Settings) -> list[Route]:
             from brain.router.api_routes import OpenAIRoute
 
             routes.append(OpenAIRoute("openai", settings.router_openai_model, settings.router_timeout_s,
-                                      api_key=os.environ.get("OPENAI_API_KEY")))  # checked in build_router
+                                      api_key=os.environ.get("OPENAI_API_KEY")))  # see checked_prices
         elif name == "compatible":
             from brain.router.api_routes import OpenAIRoute
 
@@ -69,8 +69,10 @@ def checked_prices(settings: Settings) -> PriceTable:
     return prices
 
 
-def build_router(settings: Settings, pool: asyncpg.Pool, philosophy: str) -> Router:
-    return Router(pool, build_routes(settings), philosophy, checked_prices(settings),
+def build_router(settings: Settings, pool: asyncpg.Pool, philosophy: str,
+                 prices: PriceTable | None = None) -> Router:
+    """prices: what checked_prices returned, when the caller checked before starting anything."""
+    return Router(pool, build_routes(settings), philosophy, prices or checked_prices(settings),
                   settings.router_breaker_threshold, settings.router_breaker_cooldown_s,
                   settings.router_daily_budget_usd)
 

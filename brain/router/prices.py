@@ -38,12 +38,15 @@ class PriceTable:
                     raise ConfigError(f"price table {path}: {model} lacks {', '.join(sorted(missing))}")
             self.models[model] = sorted(entries, key=lambda e: e["effective"])
 
+    def _entries(self, model: str) -> list[dict]:
+        return self.models.get(model) or self.models.get(SNAPSHOT_SUFFIX.sub("", model)) or []
+
     def knows(self, model: str) -> bool:
-        return bool(self.models.get(model) or self.models.get(SNAPSHOT_SUFFIX.sub("", model)))
+        return bool(self._entries(model))
 
     def cost(self, model: str, usage: Usage, on: date | None = None) -> float | None:
         """USD for the call, or None when the model is not in the table."""
-        entries = self.models.get(model) or self.models.get(SNAPSHOT_SUFFIX.sub("", model))
+        entries = self._entries(model)
         if not entries:
             return None
         return _priced(usage, self._current(entries, on))
