@@ -213,6 +213,21 @@ async def test_a_lost_publishing_connection_fails_one_publish_and_the_next_recon
         ("1",), ("99",)]
 
 
+async def test_a_publish_whose_prepared_statement_a_migration_made_stale_goes_through(db, app_pool, brain_home):
+    bus = make_bus(db, app_pool, brain_home)
+    try:
+        first = await bus.publish("test.ping", Ping(n=1), from_agent="test")  # prepares the insert
+        # The id the insert returns changes type: the server refuses the statement prepared before.
+        db.sql("DROP VIEW bus_backlog")
+        db.sql("ALTER TABLE agent_messages ALTER COLUMN id TYPE integer")
+        second = await bus.publish("test.ping", Ping(n=2), from_agent="test")
+        third = await bus.publish("test.ping", Ping(n=3), from_agent="test")  # prepared again
+    finally:
+        await bus.stop()
+    assert (second, third) == (first + 1, first + 2)
+    assert db.sql("SELECT payload->>'n' FROM agent_messages ORDER BY id") == [("1",), ("2",), ("3",)]
+
+
 async def test_replay_reads_back_a_time_window(db, app_pool, brain_home):
     bus = make_bus(db, app_pool, brain_home)
     for i in range(3):
