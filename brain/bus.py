@@ -64,9 +64,9 @@ STREAM_PER_WINDOW = 7
 WINDOW_GRACE_S = 0.003
 # What the publishing connection raises when it is lost (it is then opened anew).
 CONNECTION_LOST = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
-# What a lost connection or a restarting server raises; consumers wait and carry on.
 # A prepared statement the server no longer accepts as prepared (its tables changed).
 STALE_STATEMENT = (asyncpg.exceptions.InvalidCachedStatementError, asyncpg.exceptions.OutdatedSchemaCacheError)
+# What a lost connection or a restarting server raises; consumers wait and carry on.
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError)
 # What the database raises when it goes away or is in trouble for a while (a lost connection,
 # a server shutting down, disk or memory full, too many connections): never a message's fault.
