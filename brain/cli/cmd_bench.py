@@ -11,8 +11,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", choices=BENCHES, help="what to measure")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON only")
     parser.add_argument("-n", type=int, default=3000, help="bus: messages per throughput run (default 3000)")
-    parser.add_argument("--rounds", type=int, default=5,
-                        help="bus: rounds of every run, compared by their medians (default 5)")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="bus: rounds of every run, compared by their medians (default 7)")
     parser.add_argument("--injections", type=int, default=20, help="watchdog: breaches to inject (default 20)")
 
 

@@ -54,7 +54,7 @@ def test_bench_bus_prints_every_figure_and_leaves_no_database_behind(db, brain_h
     assert figures["p99_ms"] < 60_000
     assert "round 3/3: end to end" in out.stderr, "progress is shown while it runs"
     assert "round 3/3: producer alone" in out.stderr
-    assert "round 3/3: the same commits without waiting for the flush" in out.stderr
+    assert "round 3/3: the ceiling's commits without waiting for the flush" in out.stderr
     assert db.sql(databases) == before, "the scratch database was dropped"
 
 
