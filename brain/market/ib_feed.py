@@ -87,7 +87,10 @@ class IBBarFeed:
                     continue
                 warm += await self._store(Bar(symbol=symbol, ts=_utc(b.date), open=b.open, high=b.high, low=b.low,
                                               close=b.close, volume=max(b.volume, 0.0), source="ib"), publish=False)
-            stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", False)
+            # Regular trading hours only, like the history above: the indicators and every
+            # backtest know no pre-market or after-hours bar, and their thin prices are no
+            # place to trade on.
+            stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", True)
             stream.updateEvent += self._on_update(symbol)
             log.info("IB bars for %s: %d history bars stored, streaming %ds bars", symbol, warm, self.bar_seconds)
 

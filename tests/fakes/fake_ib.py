@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
 
 from eventkit import Event
 from ib_async import (AccountValue, BarData, CommissionReport, Contract, Execution, Fill, Order, OrderStatus,
                       Position, RealTimeBar, RealTimeBarList, Trade)
 
 ACCOUNT = "DU1234567"
+NEW_YORK = ZoneInfo("America/New_York")
 # Contract ids IB assigns to these stocks (SMART routing, USD).
 CONTRACTS = {"AAPL": (265598, "NASDAQ"), "MSFT": (272093, "NASDAQ"), "IBM": (8314, "NYSE"),
              "GOOG": (208813720, "NASDAQ")}
+
+
+def _regular_hours(t: datetime) -> bool:
+    """NYSE's regular session, 09:30 to 16:00 New York time on weekdays (holidays aside)."""
+    local = t.astimezone(NEW_YORK)
+    return local.weekday() < 5 and time(9, 30) <= local.time() < time(16, 0)
 
 
 class _Client:
@@ -251,8 +259,11 @@ class FakeIB:
         return bars
 
     def tick(self, symbol: str, t: datetime, o: float, h: float, lo: float, c: float, v: float) -> None:
-        """One 5-second bar from IB's real-time stream."""
+        """One 5-second bar from IB's real-time stream; a stream asked for regular trading
+        hours only is sent nothing outside them, as IB does."""
         bars = self.streams[symbol]
+        if bars.useRTH and not _regular_hours(t):
+            return
         bars.append(RealTimeBar(time=t, endTime=-1, open_=o, high=h, low=lo, close=c, volume=v, wap=c, count=10))
         self.marks[symbol] = c
         bars.updateEvent.emit(bars, True)

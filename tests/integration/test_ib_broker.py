@@ -266,6 +266,23 @@ async def test_history_leaves_the_bar_still_forming_to_the_stream(pool, db, tmp_
     assert stored == [forming - timedelta(minutes=10), forming - timedelta(minutes=5)]
 
 
+async def test_live_bars_are_regular_hours_like_the_history_they_follow(pool, db, tmp_path):
+    """The indicators warm up on regular-hours history: a pre-market bar among them would be
+    a bar the backtest never saw, traded on at its thin prices."""
+    from brain.market.ib_feed import IBBarFeed
+
+    fake = FakeIB()
+    feed = IBBarFeed(fake, pool, Bus(pool, settings=db.settings(tmp_path), listen_url=db.url("app")), ["AAPL"],
+                     bar_seconds=3600)
+    await feed.subscribe()
+    for t in ("2013-01-15T13:00:00", "2013-01-15T13:00:05",    # 08:00 in New York: pre-market
+              "2013-01-15T14:30:00", "2013-01-15T14:59:55",    # the session's first half hour
+              "2013-01-15T15:00:00"):                          # finishes the 14:00 (UTC) bar
+        fake.tick("AAPL", day(t), 100.0, 101.0, 99.0, 100.5, 1000)
+    await feed.settled()
+    assert db.sql("SELECT ts FROM bars WHERE symbol = 'AAPL' ORDER BY ts") == [(day("2013-01-15T14:00:00"),)]
+
+
 async def test_a_gateway_lost_again_while_reconciling_is_retried_not_fatal(adapter, pool, db):
     fake, broker = adapter
     loop = asyncio.ensure_future(broker.run())
