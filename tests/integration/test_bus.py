@@ -387,6 +387,41 @@ async def test_stopping_mid_handler_hands_the_message_back(db, app_pool, brain_h
     assert db.sql("SELECT state, attempts, lease_owner FROM agent_deliveries") == [("pending", 1, None)]
 
 
+@pytest.mark.parametrize("publishes", ["first", "last"])
+async def test_a_transaction_that_commits_late_has_its_message_taken_in(db, app_pool, brain_home, publishes):
+    """A transaction publishes (its message's id handed out first, or last) and stays open
+    while a hundred messages are published, each taken in on a claim of its own: ids and
+    commits come in different orders, and its message is still taken in once it commits,
+    and nothing twice."""
+    seen: list[int] = []
+
+    async def handler(d):
+        seen.append(d.payload.n)
+
+    bus = make_bus(db, app_pool, brain_home)
+    bus.consumer("late", ["test.ping"], handler)
+    await bus.start()
+    try:
+        async with app_pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            if publishes == "first":
+                await bus.publish("test.ping", Ping(n=-1), from_agent="test", conn=conn)
+            else:
+                await conn.execute("SELECT pg_current_xact_id()")  # an xid now, its message later
+            for n in range(100):
+                await bus.publish("test.ping", Ping(n=n), from_agent="test")
+                await wait_until(lambda: asyncio.sleep(0, n in seen))
+            if publishes == "last":
+                await bus.publish("test.ping", Ping(n=-1), from_agent="test", conn=conn)
+            await tx.commit()
+        await wait_until(lambda: asyncio.sleep(0, -1 in seen))
+        await asyncio.sleep(0.3)  # anything taken in twice would be handled by now
+    finally:
+        await bus.stop()
+    assert sorted(seen) == [-1, *range(100)]
+
+
 async def test_a_take_in_never_moves_the_cursor_back(db):
     """Worker A begins a claim and is held up in its claim of waiting work while worker B
     takes in a new message. A's take-in must not write back a cursor older than B's: the
