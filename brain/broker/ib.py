@@ -37,6 +37,8 @@ DEAD_STATES = {"Cancelled", "ApiCancelled", "Inactive"}
 # that transaction commits: its execution waits this long for the order row to appear.
 ORDER_ROW_WAIT_S = 10.0
 CONTRACT_LOOKUP_S = 10.0
+# IB reports an execution's commission in a message of its own, just after the execution.
+COMMISSION_WAIT_S = 2.0
 # What ib_async raises for requests in flight when the gateway goes away.
 GATEWAY_GONE = (ConnectionError, OSError, asyncio.TimeoutError)
 
@@ -235,10 +237,14 @@ class IBBroker:
         if trade.orderStatus.status in DEAD_STATES and trade.order.orderRef:
             self._spawn(self.pool.execute(Q["ib_dead_order"], trade.order.orderRef))
 
-    async def record_execution(self, fill, order_row_wait_s: float = ORDER_ROW_WAIT_S) -> Fill | None:
+    async def record_execution(self, fill, order_row_wait_s: float = ORDER_ROW_WAIT_S,
+                               commission_wait_s: float = COMMISSION_WAIT_S) -> Fill | None:
         """Store one IB execution (idempotent by execution id) and, once its order is complete,
         update the book and publish the fill. Returns the completed fill, if any."""
         ex = fill.execution
+        await _commission_reported(fill, commission_wait_s)
+        # Without its report in time the fill is booked at $0 and the report corrects the row
+        # when it comes; what was published with the fill (its commission, a close's P&L) stays.
         commission = fill.commissionReport.commission if fill.commissionReport else 0.0
         waited, delay = 0.0, 0.05
         while not await self.pool.fetchval(Q["ib_order_known"], ex.orderRef):
@@ -300,7 +306,8 @@ class IBBroker:
         problems: list[str] = []
         for fill in await self.ib.reqExecutionsAsync():
             # What was placed before this reconnect is committed: an unknown orderRef is not ours.
-            if fill.execution.orderRef and await self.record_execution(fill, order_row_wait_s=0) is not None:
+            if fill.execution.orderRef and await self.record_execution(fill, order_row_wait_s=0,
+                                                                        commission_wait_s=0) is not None:
                 problems.append(f"{fill.execution.orderRef}: fill {fill.execution.execId} arrived while away; booked")
         open_refs = {t.order.orderRef for t in await self.ib.reqAllOpenOrdersAsync() if t.order.orderRef}
         known = {r["client_order_id"] for r in await conn.fetch(Q["ib_all_refs"])}
@@ -333,3 +340,13 @@ class IBBroker:
 
     async def positions(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
         return await conn.fetch(Q["positions"], BOOK)
+
+
+async def _commission_reported(fill, wait_s: float) -> None:
+    """Until IB's commission report for this execution has come (ib_async writes it into the
+    same Fill), for at most wait_s: a fill booked before it would publish a commission of $0
+    and a close's P&L without it."""
+    waited, delay = 0.0, 0.01
+    while not (fill.commissionReport and fill.commissionReport.execId) and waited < wait_s:
+        await asyncio.sleep(delay)
+        waited, delay = waited + delay, min(delay * 2, 0.25)

@@ -159,8 +159,9 @@ class FakeIB:
 
     # ------------------------------------------------------------------ the exchange
     def execute(self, ref: str, price: float, shares: float | None = None, commission: float = 1.0,
-                when: datetime | None = None) -> Fill:
-        """Fill (part of) a working order; events go out only while a client is connected."""
+                when: datetime | None = None, commission_after_s: float = 0.0) -> Fill:
+        """Fill (part of) a working order; events go out only while a client is connected. The
+        commission report follows the execution at once, or commission_after_s later."""
         trade = self.by_ref(ref)
         order = trade.order
         assert trade.orderStatus.status in ("Submitted",), f"{ref} is {trade.orderStatus.status}, not working"
@@ -190,13 +191,21 @@ class FakeIB:
                         self._set_status(sib, "Cancelled")
         if self.connected:
             self.execDetailsEvent.emit(trade, fill)
-            report = CommissionReport(execId=execution.execId, commission=commission, currency="USD")
-            fill.commissionReport.execId, fill.commissionReport.commission = report.execId, commission
-            fill.commissionReport.currency = "USD"
-            self.commissionReportEvent.emit(trade, fill, report)
+            if commission_after_s:
+                asyncio.get_running_loop().call_later(commission_after_s, self._report_commission, trade, fill,
+                                                      commission)
+            else:
+                self._report_commission(trade, fill, commission)
         else:
             fill.commissionReport.execId, fill.commissionReport.commission = execution.execId, commission
         return fill
+
+    def _report_commission(self, trade: Trade, fill: Fill, commission: float) -> None:
+        # ib_async writes the report into the execution's Fill, then emits it.
+        fill.commissionReport.execId, fill.commissionReport.commission = fill.execution.execId, commission
+        fill.commissionReport.currency = "USD"
+        self.commissionReportEvent.emit(trade, fill, CommissionReport(execId=fill.execution.execId,
+                                                                      commission=commission, currency="USD"))
 
     def _book(self, contract: Contract, signed: float, price: float) -> None:
         c, qty, avg = self._positions.get(contract.symbol, [contract, 0.0, 0.0])

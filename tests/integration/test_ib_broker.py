@@ -79,6 +79,20 @@ async def test_a_bracket_goes_to_ib_tagged_and_its_fills_are_booked(adapter, poo
     assert db.sql("SELECT value->>'broker' FROM app_state WHERE key = 'heartbeat:broker'") == [("ib",)]
 
 
+async def test_a_commission_reported_just_after_its_execution_is_in_the_published_fill(adapter, pool, db):
+    """IB sends an execution's commission in a message of its own, a moment later: the fill
+    waits for it, so the close's published P&L counts both commissions of the round trip."""
+    fake, broker = adapter
+    await place(pool, broker, bracket("c7"))
+    fake.execute("c7", 150.25, commission_after_s=0.2)
+    await broker.settled()
+    fake.execute("c7-stop", 145.0, commission_after_s=0.2)
+    await broker.settled()
+    filled = db.sql("SELECT (payload->>'commission')::float8, (payload->>'pnl')::float8 FROM agent_messages "
+                    "WHERE topic = 'order.filled' ORDER BY id")
+    assert filled == [(1.0, None), (1.0, pytest.approx(10 * (145.0 - 150.25) - 2.0))]
+
+
 async def test_nothing_is_sent_twice(adapter, pool, db):
     fake, broker = adapter
     assert (await place(pool, broker, bracket("c2"))).status == "working"
