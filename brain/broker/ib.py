@@ -242,7 +242,7 @@ class IBBroker:
         """Store one IB execution (idempotent by execution id) and, once its order is complete,
         update the book and publish the fill. Returns the completed fill, if any."""
         ex = fill.execution
-        await _commission_reported(fill, commission_wait_s)
+        await _commissions_reported([fill], commission_wait_s)
         # Without its report in time the fill is booked at $0 and the report corrects the row
         # when it comes; what was published with the fill (its commission, a close's P&L) stays.
         commission = fill.commissionReport.commission if fill.commissionReport else 0.0
@@ -304,10 +304,12 @@ class IBBroker:
         what an operator should know. Executions missed while away are stored; orders IB no
         longer works are closed in the book; positions are taken from IB."""
         problems: list[str] = []
-        for fill in await self.ib.reqExecutionsAsync():
+        fills = [f for f in await self.ib.reqExecutionsAsync() if f.execution.orderRef]
+        # Their commission reports follow the answer: one wait for all of them, not one each.
+        await _commissions_reported(fills, COMMISSION_WAIT_S)
+        for fill in fills:
             # What was placed before this reconnect is committed: an unknown orderRef is not ours.
-            if fill.execution.orderRef and await self.record_execution(fill, order_row_wait_s=0,
-                                                                        commission_wait_s=0) is not None:
+            if await self.record_execution(fill, order_row_wait_s=0, commission_wait_s=0) is not None:
                 problems.append(f"{fill.execution.orderRef}: fill {fill.execution.execId} arrived while away; booked")
         open_refs = {t.order.orderRef for t in await self.ib.reqAllOpenOrdersAsync() if t.order.orderRef}
         known = {r["client_order_id"] for r in await conn.fetch(Q["ib_all_refs"])}
@@ -342,11 +344,11 @@ class IBBroker:
         return await conn.fetch(Q["positions"], BOOK)
 
 
-async def _commission_reported(fill, wait_s: float) -> None:
-    """Until IB's commission report for this execution has come (ib_async writes it into the
-    same Fill), for at most wait_s: a fill booked before it would publish a commission of $0
-    and a close's P&L without it."""
+async def _commissions_reported(fills: list, wait_s: float) -> None:
+    """Until IB's commission reports for these executions have come (ib_async writes each into
+    its Fill), for at most wait_s: a fill booked before its report would publish a commission
+    of $0 and a close's P&L without it."""
     waited, delay = 0.0, 0.01
-    while not (fill.commissionReport and fill.commissionReport.execId) and waited < wait_s:
+    while waited < wait_s and not all(f.commissionReport and f.commissionReport.execId for f in fills):
         await asyncio.sleep(delay)
         waited, delay = waited + delay, min(delay * 2, 0.25)

@@ -55,6 +55,7 @@ class FakeIB:
         self.marks: dict[str, float] = {}
         self._trades: list[Trade] = []
         self._fills: list[Fill] = []
+        self._late_reports: list[tuple[Trade, Fill, float, float]] = []  # commission reports still to come
         self._positions: dict[str, list] = {}   # symbol -> [contract, qty, avg cost]
         self._reported: dict[str, list] | None = None  # what reqPositions shows while it lags
         self._exec_ids = itertools.count(1)
@@ -196,6 +197,8 @@ class FakeIB:
                                                       commission)
             else:
                 self._report_commission(trade, fill, commission)
+        elif commission_after_s:  # sent commission_after_s after the executions are asked for
+            self._late_reports.append((trade, fill, commission, commission_after_s))
         else:
             fill.commissionReport.execId, fill.commissionReport.commission = execution.execId, commission
         return fill
@@ -226,6 +229,9 @@ class FakeIB:
             self.drop_next_executions_request = False
             self.disconnect()
             raise ConnectionError("Socket disconnect")
+        for trade, fill, commission, after_s in self._late_reports:
+            asyncio.get_running_loop().call_later(after_s, self._report_commission, trade, fill, commission)
+        self._late_reports.clear()
         return list(self._fills)
 
     def fills(self) -> list[Fill]:

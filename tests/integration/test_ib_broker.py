@@ -160,6 +160,30 @@ async def test_a_gateway_restart_is_survived_and_reconciled(adapter, pool, db):
     assert db.sql("SELECT status FROM orders WHERE client_order_id = 'c7'") == [("filled",)]
 
 
+async def test_a_fill_booked_on_reconnect_waits_for_its_commission_report(adapter, pool, db):
+    """Executions asked for after a reconnect come first, their commission reports after."""
+    fake, broker = adapter
+    await place(pool, broker, bracket("c6"))
+    fake.execute("c6", 150.25)
+    await broker.settled()
+    loop = asyncio.ensure_future(broker.run())
+    try:
+        fake.restart()
+        fake.execute("c6-stop", 145.0, commission_after_s=0.2)   # stopped out while nobody listened
+        fake.come_back()
+        for _ in range(100):  # the adapter retries with backoff (1 s first), then reconciles
+            if broker.connections == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        loop.cancel()
+    await broker.settled()
+    assert any(p.startswith("c6-stop: fill") for p in broker.last_reconcile), broker.last_reconcile
+    filled = db.sql("SELECT (payload->>'commission')::float8, (payload->>'pnl')::float8 FROM agent_messages "
+                    "WHERE topic = 'order.filled' ORDER BY id")
+    assert filled == [(1.0, None), (1.0, pytest.approx(10 * (145.0 - 150.25) - 2.0))]
+
+
 async def test_unknown_symbols_and_a_dead_gateway_are_one_line_errors(pool):
     from brain.errors import BrainError
 
