@@ -43,3 +43,11 @@ async def bracket_levels(conn: asyncpg.Connection, client_order_id: str) -> tupl
     """The stop and take-profit levels of an entry's bracket, for the position it opens."""
     row = await conn.fetchrow(Q["bracket_levels"], f"{client_order_id}-stop", f"{client_order_id}-tp")
     return row["stop"], row["take_profit"]
+
+
+async def round_trip_pnl(conn: asyncpg.Connection, held: float, exit_price: float, avg_price: float,
+                         exit_commission: float, entry_client_order_id: str | None) -> float:
+    """A closed position's P&L: the move on the signed quantity held, less both commissions of
+    the round trip (the entry's are on the entry's fills)."""
+    paid = await conn.fetchval(Q["commission_paid"], entry_client_order_id) if entry_client_order_id else 0.0
+    return held * (exit_price - avg_price) - exit_commission - paid

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 import asyncpg
 
 from brain.broker.base import BracketOrder, Fill, OrderResult
-from brain.broker.book import bracket_levels, record_bracket
+from brain.broker.book import bracket_levels, record_bracket, round_trip_pnl
 from brain.broker.fills import fill_messages
 from brain.errors import BrainError, one_line
 from brain.heartbeat import beat
@@ -290,10 +290,9 @@ class IBBroker:
         if order["parent_client_order_id"]:
             await conn.execute(Q["cancel_siblings"], order["parent_client_order_id"], coid)
         pnl = None
-        if pos is not None:  # a round trip's P&L: its entry's commissions too
-            paid = await conn.fetchval(Q["commission_paid"], order["parent_client_order_id"]) \
-                if order["parent_client_order_id"] else 0.0
-            pnl = -signed * (vwap - pos["avg_price"]) - commission - paid
+        if pos is not None:
+            pnl = await round_trip_pnl(conn, -signed, vwap, pos["avg_price"], commission,
+                                       order["parent_client_order_id"])
             await conn.execute(Q["delete_position"], BOOK, symbol)
         return Fill(coid, symbol, order["side"], filled_qty, vwap, commission, at, "close", order["order_type"],
                     order["correlation_id"], pnl)

@@ -14,7 +14,7 @@ from datetime import date, datetime
 import asyncpg
 
 from brain.broker.base import BracketOrder, Fill, OrderResult
-from brain.broker.book import OrderRefused, bracket_levels, record_bracket
+from brain.broker.book import OrderRefused, bracket_levels, record_bracket, round_trip_pnl
 from brain.market.bars import Bar
 from brain.sql import queries_beside
 
@@ -142,9 +142,8 @@ class PaperBroker:
         price = self.costs.slipped(level, side) if kind == "stop" else level  # stops slip, limits do not
         commission = self.costs.commission(qty)
         cash -= (-pos["qty"]) * price + commission
-        # A round trip's P&L: both its commissions (the entry's is on the entry's fill).
-        paid = await conn.fetchval(Q["commission_paid"], order["parent_client_order_id"])
-        pnl = pos["qty"] * (price - pos["avg_price"]) - commission - paid
+        pnl = await round_trip_pnl(conn, pos["qty"], price, pos["avg_price"], commission,
+                                   order["parent_client_order_id"])
         coid = order["client_order_id"]
         await conn.execute(Q["mark_filled"], coid, bar.ts, price)
         await conn.execute(Q["insert_fill"], coid, f"paper:{coid}", qty, price, commission, bar.ts)

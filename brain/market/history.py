@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from brain.errors import BrainError, first_problem
+from brain.errors import BrainError, first_problem, one_line
 from brain.market.bars import Bar, BarRejected, check_bar
 
 BUNDLED = ("AAPL", "MSFT", "IBM", "GOOG")
@@ -49,13 +49,13 @@ def file_frames(path: Path) -> dict[str, pd.DataFrame]:
     try:
         raw["ts"] = pd.to_datetime(raw[time_col], utc=True)
     except (ValueError, TypeError) as exc:
-        raise HistoryError(f"{path}: column {time_col}: {str(exc).splitlines()[0]}") from None
+        raise HistoryError(f"{path}: column {time_col}: {one_line(exc)}") from None
     frames = {}
     for symbol, group in raw.groupby("symbol"):
         try:
             frames[str(symbol)] = group.set_index("ts")[list(COLUMNS)].astype(float)
         except (ValueError, TypeError) as exc:
-            raise HistoryError(f"{path}: {symbol}: {str(exc).splitlines()[0]}") from None
+            raise HistoryError(f"{path}: {symbol}: {one_line(exc)}") from None
     return frames
 
 

@@ -13,11 +13,10 @@ from brain.journal import JournalEntry, record_entry
 from brain.journal.entry import write_via_temp
 from brain.journal.notes import append_note
 from brain.optimizer import guards
-from brain.strategy import TUNABLE
 from brain.optimizer.shadow_report import SHADOW_UNREPORTED, report_lines
 from brain.optimizer.stats import compute
 from brain.router.answers import ModelFailure
-from brain.strategy import DEFAULT, StrategyParams
+from brain.strategy import DEFAULT, TUNABLE, StrategyParams
 
 log = logging.getLogger("brain.optimizer")
 

@@ -274,6 +274,12 @@ async def test_an_entry_not_yet_filled_counts_against_the_position_limits(brain,
     assert db.sql("SELECT count(*) FROM orders WHERE symbol = 'GOOG'") == [(0,)]
 
 
+def _aapl_sell_day():
+    """AAPL's bar and state on 2013-01-15: a sell signal every signer approves."""
+    rows = states("AAPL", "2013-01-02", "2013-01-31")
+    return next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+
+
 def _skip_reason(db, corr):
     [(reason,)] = db.sql("SELECT payload->>'reason' FROM agent_messages WHERE topic = 'trade.skip' "
                          "AND correlation_id = %s", (corr,))
@@ -281,8 +287,7 @@ def _skip_reason(db, corr):
 
 
 async def test_a_bracket_below_zero_is_a_skip_before_any_model_call(brain, db):
-    rows = states("AAPL", "2013-01-02", "2013-01-31")
-    bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+    bar, state = _aapl_sell_day()
     assert state.signalled_side == "sell"
     wild = state.model_copy(update={"indicators": {**state.indicators, "atr": state.close * 0.4}})
     corr = await publish_bar(brain, bar, wild)
@@ -316,8 +321,7 @@ async def test_a_strategist_answer_past_a_proposals_bounds_is_a_skip(db, tmp_pat
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
         brain = await start_brain(db, tmp_path, router_routes=["offline", "anthropic"], skills_dir=skills)
         try:
-            rows = states("AAPL", "2013-01-02", "2013-01-31")
-            bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+            bar, state = _aapl_sell_day()
             corr = await publish_bar(brain, bar, state)
             assert await outcome_of(db, corr) == "skip"
             assert _skip_reason(db, corr).startswith(
@@ -333,8 +337,7 @@ async def test_a_cycle_whose_entry_a_halt_cancels_is_journaled(brain, db, tmp_pa
     from watchdog_proc.actions import raise_halt
     from watchdog_proc.checks import L3, Breach
 
-    rows = states("AAPL", "2013-01-02", "2013-01-31")
-    bar, state = next((b, s) for b, s in rows if b.ts.strftime("%Y-%m-%d") == "2013-01-15")
+    bar, state = _aapl_sell_day()
     corr = await publish_bar(brain, bar, state)
     assert await outcome_of(db, corr) == "placed"
     with psycopg.connect(db.url("watchdog"), autocommit=True) as conn:

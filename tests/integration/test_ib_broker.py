@@ -88,9 +88,13 @@ async def test_a_commission_reported_just_after_its_execution_is_in_the_publishe
     await broker.settled()
     fake.execute("c7-stop", 145.0, commission_after_s=0.2)
     await broker.settled()
-    filled = db.sql("SELECT (payload->>'commission')::float8, (payload->>'pnl')::float8 FROM agent_messages "
-                    "WHERE topic = 'order.filled' ORDER BY id")
-    assert filled == [(1.0, None), (1.0, pytest.approx(10 * (145.0 - 150.25) - 2.0))]
+    assert _published_fills(db) == [(1.0, None), (1.0, pytest.approx(10 * (145.0 - 150.25) - 2.0))]
+
+
+def _published_fills(db) -> list[tuple]:
+    """Each order.filled message's commission and P&L, in order."""
+    return db.sql("SELECT (payload->>'commission')::float8, (payload->>'pnl')::float8 FROM agent_messages "
+                  "WHERE topic = 'order.filled' ORDER BY id")
 
 
 async def test_nothing_is_sent_twice(adapter, pool, db):
@@ -179,9 +183,7 @@ async def test_a_fill_booked_on_reconnect_waits_for_its_commission_report(adapte
         loop.cancel()
     await broker.settled()
     assert any(p.startswith("c6-stop: fill") for p in broker.last_reconcile), broker.last_reconcile
-    filled = db.sql("SELECT (payload->>'commission')::float8, (payload->>'pnl')::float8 FROM agent_messages "
-                    "WHERE topic = 'order.filled' ORDER BY id")
-    assert filled == [(1.0, None), (1.0, pytest.approx(10 * (145.0 - 150.25) - 2.0))]
+    assert _published_fills(db) == [(1.0, None), (1.0, pytest.approx(10 * (145.0 - 150.25) - 2.0))]
 
 
 async def test_unknown_symbols_and_a_dead_gateway_are_one_line_errors(pool):

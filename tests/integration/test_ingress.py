@@ -3,7 +3,7 @@ and metrics that parse with the Prometheus text parser."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 import asyncpg
 import httpx
@@ -139,8 +139,6 @@ async def test_resends_arriving_together_get_the_first_ones_answer(client, db):
 async def test_bars_posted_here_trade_the_paper_book(db, brain_home):
     """The paper broker lives in the brain: a posted bar fills the entries due at its open and
     runs stops on its range, as a replay step does."""
-    from datetime import datetime, timezone
-
     from brain.broker.base import BracketOrder
     from brain.broker.paper import PaperBroker
 
