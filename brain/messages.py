@@ -5,14 +5,15 @@ publish or hand over a payload that does not validate. Pure data, no I/O.
 """
 from __future__ import annotations
 
-from typing import Any, NewType, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from brain.errors import PayloadInvalid, UnknownTopic, first_problem
 
-MessageId = NewType("MessageId", int)
-DeliveryId = NewType("DeliveryId", int)
+# The one NOTIFY channel of the bus. A notification carries a topic ("topic", or
+# "topic window_ms" when a producer announces a wake-up window), never a payload.
+CHANNEL = "brain_bus"
 
 Model = TypeVar("Model", bound=type[BaseModel])
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -13,6 +15,7 @@ from brain.agents import graph
 from brain.agents.context import AgentContext
 from brain.agents.executor import expire_stale_proposals
 from brain.agents.offline_rules import register_all as register_offline_rules
+from brain.aio import Tasks
 from brain.broker.paper import PaperBroker, PaperCosts
 from brain.bus import Bus
 from brain.config import Settings, doctrine_path
@@ -32,13 +35,21 @@ class Brain:
     bus: Bus
     ctx: AgentContext
     skills: SkillRegistry
-    tasks: list[asyncio.Task] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     failure: BaseException | None = None
     http: object | None = None
     http_task: asyncio.Task | None = None
     ib_feed: object | None = None      # live bars when the broker is IB
-    resubscriptions: set = field(default_factory=set)
+    # What runs for good (a death stops the brain), and what runs once on an event (a
+    # failure is logged): the second is stopped first, and both before the bus.
+    tasks: Tasks = field(init=False)
+    side_tasks: Tasks = field(init=False)
+
+    _may_finish: set[str] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.tasks = Tasks("brain", self._task_ended)
+        self.side_tasks = Tasks("brain")
 
     async def _repair_journal(self) -> None:
         """Before new entries: rewrite recent journal files a crash left short or missing."""
@@ -50,25 +61,23 @@ class Brain:
             log.warning("journal: rewrote %d entry files from their rows (short or missing after a crash)",
                         len(rewritten))
 
-    def spawn(self, coro, name: str, may_finish: bool = False) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str, may_finish: bool = False) -> asyncio.Task[Any]:
         """A registered background task; one that dies stops the brain (better down and
         noticed by the watchdog than up and silently deaf). A task that may_finish (a replay
         that runs out of bars) stops the brain only when it fails."""
-        task = asyncio.ensure_future(coro)
+        if may_finish:
+            self._may_finish.add(name)
+        return self.tasks.spawn(coro, name)
 
-        def done(t: asyncio.Task) -> None:
-            if t.cancelled() or self.stopping.is_set():
-                return
-            if t.exception() is not None:
-                log.error("%s died: %r; stopping the brain", name, t.exception())
-                self.failure = t.exception()
-            elif may_finish:
-                return
-            self.stopping.set()
-
-        task.add_done_callback(done)
-        self.tasks.append(task)
-        return task
+    def _task_ended(self, name: str, exc: BaseException | None) -> None:
+        if self.stopping.is_set():
+            return
+        if exc is not None:
+            log.error("%s died: %r; stopping the brain", name, exc)
+            self.failure = exc
+        elif name in self._may_finish:
+            return
+        self.stopping.set()
 
     async def start(self) -> None:
         await self._repair_journal()
@@ -76,12 +85,12 @@ class Brain:
         await self.ctx.router.publish_breakers()
         self.spawn(self._heartbeats(), "heartbeat")
         self.spawn(self._persist_skills(), "skill recorder")
-        self.spawn(expire_stale_proposals(self.bus, self.settings.signature_timeout_s), "proposal expiry")
+        self.spawn(expire_stale_proposals(self.pool, self.bus, self.settings.signature_timeout_s), "proposal expiry")
         self.spawn(self._watch_bus(), "bus")
         self.spawn(self.ctx.router.flush_forever(), "ledger writer")
         from brain.optimizer.consumer import nightly
 
-        self.spawn(nightly(self.bus, self.settings.optimizer_hour_utc), "nightly optimizer")
+        self.spawn(nightly(self.pool, self.bus, self.settings.optimizer_hour_utc), "nightly optimizer")
         if self.ib_feed is not None:
             await self._start_ib()
         if self.settings.ingress_port:
@@ -96,11 +105,7 @@ class Brain:
         broker, feed = self.ctx.broker, self.ib_feed
         def resubscribe() -> None:
             # Streams do not survive a gateway restart: subscribe again on every reconnect.
-            task = asyncio.ensure_future(feed.subscribe())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
-                "IB bars: subscribing again after a reconnect failed: %r", t.exception()))
-            self.resubscriptions.add(task)
-            task.add_done_callback(self.resubscriptions.discard)
+            self.side_tasks.spawn(feed.subscribe(), "IB bars: subscribing again after a reconnect", critical=False)
 
         broker.ib.connectedEvent += resubscribe
         await feed.subscribe()
@@ -134,10 +139,9 @@ class Brain:
         if self.http is not None:
             self.http.should_exit = True  # let it close its socket before the rest is cancelled
             await asyncio.wait({self.http_task}, timeout=5)
-        for task in self.tasks:
-            task.cancel()
         # Every step is bounded: a stop that hangs is worse than one that says what it left.
-        await bounded(asyncio.gather(*self.tasks, return_exceptions=True), "background tasks")
+        await bounded(self.side_tasks.stop(), "tasks started on events")
+        await bounded(self.tasks.stop(), "background tasks")
         await bounded(self.bus.stop(), "the bus")
         if self.ib_feed is not None:
             self.ctx.broker.ib.disconnect()

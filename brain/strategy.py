@@ -5,6 +5,10 @@ and each is bounded so a typo cannot make the strategy absurd."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from brain.signals.state import MarketState
 
 # Setting name -> (low, high): the range a configuration or a variant may use.
 TUNABLE: dict[str, tuple[float, float]] = {
@@ -35,3 +39,21 @@ class StrategyParams:
 
 
 DEFAULT = StrategyParams()
+
+
+# The boldest stance each computed regime allows; the Regime agent may only be more cautious.
+REGIME_STANCE_CAP = {"trending_up": "risk_on", "trending_down": "risk_on", "ranging": "neutral",
+                     "volatile": "risk_off"}
+
+
+def stance_against(side: str | None, stance: str) -> bool:
+    """Whether a stance rules out a trade on this side (today: risk_off rules out both)."""
+    return stance == "risk_off"
+
+
+def can_trade(state: MarketState) -> bool:
+    """Whether a bar's cycle could end in an order, known from the bar alone: the signals must
+    name a side, and a computed regime that caps the stance at risk_off rules a trade out
+    (the Regime agent may only be more cautious than the computed regime)."""
+    return state.signalled_side is not None and not stance_against(
+        state.signalled_side, REGIME_STANCE_CAP[state.computed_regime])

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 unset DATABASE_URL
 mkdir -p test-artifacts
+# The layer rules (pyproject.toml, [tool.importlinter]): a broken contract fails the run.
+.venv/bin/lint-imports --no-cache
 $PY -m pytest -q "$@"
 
 if [ "${CI:-}" = "true" ] && $PY - <<'PYEOF'

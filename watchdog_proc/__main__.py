@@ -9,7 +9,7 @@ import time
 
 import psycopg
 
-from brain.cli.logs import quiet_ib_connection_logs
+from brain.logs import quiet_ib_connection_logs
 from brain.config import settings as load
 from brain.db.urls import psycopg_conninfo, role_url
 from brain.errors import BrainError, one_line

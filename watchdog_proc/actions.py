@@ -9,13 +9,12 @@ from pathlib import Path
 
 import psycopg
 
-from brain import messages
-from brain.agents.topics import CycleOutcome
-from brain.bus_listener import CHANNEL
 from brain.config import Settings
+from brain.db.bus_publish import publish_sync
 from brain.errors import one_line
 from brain.journal import JournalEntry, record_entry_sync
 from brain.sql import load_queries
+from brain.topics import CycleOutcome
 from watchdog_proc.checks import L3, L4, Breach
 
 Q = load_queries(Path(__file__).with_name("actions.sql"))
@@ -60,9 +59,7 @@ def cancel_orders(conn, level: int) -> list:
         for symbol, bar_time, corr in ended:
             outcome = CycleOutcome(symbol=symbol, bar_time=bar_time, outcome="halted", by="watchdog",
                                    detail=f"the entry was cancelled by an L{level} halt before it filled")
-            conn.execute(Q["end_cycle"], (corr, messages.to_json("cycle.outcome", outcome)))
-        if ended:
-            conn.execute("SELECT pg_notify(%s, 'cycle.outcome')", (CHANNEL,))
+            publish_sync(conn, "cycle.outcome", outcome, from_agent="watchdog", correlation_id=corr)
     return rows
 
 

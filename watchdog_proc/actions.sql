@@ -18,9 +18,6 @@ SELECT o.symbol, o.signal_time, o.correlation_id FROM orders o
    AND NOT EXISTS (SELECT 1 FROM agent_messages m WHERE m.topic = 'cycle.outcome'
                                                     AND m.correlation_id = o.correlation_id)
 
--- name: end_cycle
-INSERT INTO agent_messages (topic, from_agent, correlation_id, payload) VALUES ('cycle.outcome', 'watchdog', %s, %s::jsonb)
-
 -- name: positions
 SELECT p.symbol, p.qty, p.avg_price,
        (SELECT close FROM bars b WHERE b.symbol = p.symbol ORDER BY ts DESC LIMIT 1) AS last_close

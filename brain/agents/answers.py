@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from brain.agents.topics import Regime, Side, Stance
+from brain.topics import Regime, Side, Stance
 
 Unit = Annotated[float, Field(ge=0, le=1)]
 Reasons = Annotated[list[str], Field(min_length=1)]

@@ -9,7 +9,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from brain.agents.answers import ACCEPTS
-from brain.agents.topics import ModelCall
+from brain.topics import ModelCall
 from brain.broker.base import Broker
 from brain.config import Settings
 from brain.errors import first_problem

@@ -7,9 +7,11 @@ import asyncio
 import hashlib
 import logging
 
+import asyncpg
+
 from brain.agents import reads
 from brain.agents.context import AgentContext
-from brain.agents.topics import CycleOutcome, OrderPlaced, TradeProposal, TradeSignature
+from brain.topics import CycleOutcome, OrderPlaced, TradeProposal, TradeSignature
 from brain.broker.base import BracketOrder
 from brain.bus import Bus, Delivery, HandlerResult, Outgoing
 from brain.risk.gate import no_room_for
@@ -105,13 +107,13 @@ async def cycle_decided(conn, correlation_id: str | None) -> bool:
     return await conn.fetchval(Q["cycle_decided"], correlation_id)
 
 
-async def expire_stale_proposals(bus: Bus, timeout_s: float) -> None:
+async def expire_stale_proposals(pool: asyncpg.Pool, bus: Bus, timeout_s: float) -> None:
     """A proposal that did not collect its three signatures in time ends as expired."""
     while True:
         await asyncio.sleep(min(5.0, timeout_s / 2))
-        for r in await bus.pool.fetch(Q["stale_proposals"], timeout_s):
+        for r in await pool.fetch(Q["stale_proposals"], timeout_s):
             p = TradeProposal.model_validate_json(r["payload"])
-            async with bus.pool.acquire() as conn, conn.transaction():
+            async with pool.acquire() as conn, conn.transaction():
                 if await cycle_decided(conn, r["correlation_id"]):
                     continue  # the executor decided it since the look
                 await bus.publish("cycle.outcome", CycleOutcome(

@@ -3,13 +3,13 @@ numbers, never less; code enforces that after the answer."""
 from __future__ import annotations
 
 from brain.agents.context import AgentContext, call_info
-from brain.agents.topics import RegimeAssessment, correlation_for
+from brain.topics import RegimeAssessment, correlation_for
 from brain.bus import Delivery, Outgoing
 from brain.router.answers import ModelFailure
+from brain.strategy import REGIME_STANCE_CAP
 
 CAUTION = {"trending_up": 0, "trending_down": 0, "ranging": 1, "volatile": 2}
 STANCE_RANK = {"risk_off": 0, "neutral": 1, "risk_on": 2}
-STANCE_CAP = {"trending_up": "risk_on", "trending_down": "risk_on", "ranging": "neutral", "volatile": "risk_off"}
 
 
 def clamp(computed: str, regime: str, stance: str) -> tuple[str, str, list[str]]:
@@ -19,7 +19,7 @@ def clamp(computed: str, regime: str, stance: str) -> tuple[str, str, list[str]]
     if regime != computed and CAUTION[regime] <= CAUTION[computed]:
         notes.append(f"model said {regime}; kept the computed {computed} (a model may only be more cautious)")
         regime = computed
-    cap = STANCE_CAP[regime]
+    cap = REGIME_STANCE_CAP[regime]
     if STANCE_RANK[stance] > STANCE_RANK[cap]:
         notes.append(f"stance {stance} capped to {cap} for a {regime} regime")
         stance = cap

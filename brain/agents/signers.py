@@ -8,7 +8,7 @@ from dataclasses import asdict
 from brain.agents import reads
 from brain.agents.context import AgentContext, call_info
 from brain.agents.strategist import bracket
-from brain.agents.topics import TradeProposal, TradeSignature
+from brain.topics import TradeProposal, TradeSignature
 from brain.bus import Delivery, Outgoing
 from brain.risk.gate import Proposal, evaluate
 from brain.router.answers import ModelFailure

@@ -5,30 +5,17 @@ from __future__ import annotations
 
 from brain.agents import reads
 from brain.agents.context import AgentContext, call_info
-from brain.agents.regime import STANCE_CAP
-from brain.agents.topics import CycleOutcome, TradeProposal, TradeSkip
+from brain.topics import CycleOutcome, TradeProposal, TradeSkip
 from brain.bus import Delivery, Outgoing
 from brain.router.answers import ModelFailure
 from brain.signals.state import MarketState
-from brain.strategy import DEFAULT, StrategyParams
+from brain.strategy import DEFAULT, StrategyParams, stance_against
 
 
 def bracket(side: str, close: float, atr: float, params: StrategyParams = DEFAULT) -> tuple[float, float]:
     if side == "buy":
         return round(close - params.stop_atr * atr, 4), round(close + params.target_atr * atr, 4)
     return round(close + params.stop_atr * atr, 4), round(close - params.target_atr * atr, 4)
-
-
-def stance_against(side: str | None, stance: str) -> bool:
-    return stance == "risk_off"
-
-
-def can_trade(state: MarketState) -> bool:
-    """Whether a bar's cycle could end in an order, known from the bar alone: the signals must
-    name a side, and a computed regime that caps the stance at risk_off rules a trade out
-    (the Regime agent may only be more cautious than the computed regime)."""
-    return state.signalled_side is not None and not stance_against(
-        state.signalled_side, STANCE_CAP[state.computed_regime])
 
 
 def make_handler(ctx: AgentContext):

@@ -66,7 +66,7 @@ async def run_backtest(settings: Settings, history: ValidatedHistory, start: dat
             tracker = SettleTracker()
             brain.bus.consumer("feed", SETTLE_TOPICS, tracker.handle, batch=50)
             await brain.start()
-            feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, start=start,
+            feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, start=start,
                               align_threshold=cfg.strategy_align_threshold)
             ticker = asyncio.ensure_future(_tick(feed, progress)) if progress else None
             began = time.monotonic()

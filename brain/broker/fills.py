@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from brain.agents.topics import CycleOutcome, OrderFilled
+from brain.topics import CycleOutcome, OrderFilled
 from brain.bus import Outgoing
 
 

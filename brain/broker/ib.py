@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 import asyncpg
 
+from brain.aio import Tasks
 from brain.broker.base import BracketOrder, Fill, OrderResult
 from brain.broker.book import bracket_levels, record_bracket, round_trip_pnl
 from brain.broker.fills import fill_messages
@@ -88,7 +89,8 @@ class IBBroker:
         self.publish = publish
         self.starting_cash = starting_cash
         self._contracts: dict[str, object] = {}
-        self._tasks: set[asyncio.Task] = set()
+        # Database work for IB's events, run one at a time in arrival order (see _spawn).
+        self._events = Tasks("IB")
         self._serial = asyncio.Lock()
         self._hooked = False
         self._last_equity_row = 0.0
@@ -150,20 +152,11 @@ class IBBroker:
             async with self._serial:
                 return await coro
 
-        task = asyncio.ensure_future(in_order())
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task) -> None:
-            self._tasks.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("IB event handling failed: %r", t.exception())
-
-        task.add_done_callback(done)
+        self._events.spawn(in_order(), "event handling", critical=False)
 
     async def settled(self) -> None:
         """Wait for every execution event received so far to be stored."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._events.settled()
 
     # ------------------------------------------------------------------ account
     async def sync_account(self) -> None:

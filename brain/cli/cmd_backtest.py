@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from brain import aio
     from brain.backtest.run import run_backtest
     from brain.cli.common import end_progress, print_progress
-    from brain.cli.logs import setup_logging
+    from brain.logs import setup_logging
     from brain.config import settings
     from brain.errors import BrainError
     from brain.market.history import cli_history

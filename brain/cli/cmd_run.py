@@ -10,7 +10,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from brain import aio
-    from brain.cli.logs import setup_logging
+    from brain.logs import setup_logging
     from brain.config import settings
 
     cfg = settings()

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from brain import aio
     from brain.cli.common import end_progress, print_progress
-    from brain.cli.logs import setup_logging
+    from brain.logs import setup_logging
     from brain.config import settings
     from brain.db import migrate
     from brain.db.urls import admin_url

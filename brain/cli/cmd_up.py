@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from brain import aio
-    from brain.cli.logs import setup_logging
+    from brain.logs import setup_logging
     from brain.config import settings
 
     cfg = settings()
@@ -87,7 +87,7 @@ async def _up(cfg, args) -> int:
                   flush=True)
             await brain.stopping.wait()
             return 1 if brain.failure else 0
-        feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start,
+        feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start,
                           align_threshold=cfg.strategy_align_threshold)
         print(f"replay     {feed.total} bars of {', '.join(history.frames)} from {args.start:%Y-%m-%d} "
               f"({len(history.rejected)} rejected), speed {'as fast as cycles settle' if not args.speed else f'{args.speed:g} dates/s'}",

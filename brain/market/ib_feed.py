@@ -7,12 +7,12 @@ market-data heartbeat beaten), so the same signals consumer and agents trade on 
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
 
+from brain.aio import Tasks
 from brain.broker.ib import stock
 from brain.bus import Bus
 from brain.market.bars import Bar, BarRejected
@@ -66,7 +66,8 @@ class IBBarFeed:
         self.bar_seconds = bar_seconds
         self.history_duration = history_duration
         self.aggregators = {s: Aggregator(s, bar_seconds) for s in symbols}
-        self._tasks: set[asyncio.Task] = set()
+        # A finished bar is stored (and its cycle started) as a task: IB's events are synchronous.
+        self._stores = Tasks("IB bars")
 
     async def subscribe(self) -> None:
         """Warm up from history and stream; call after every (re)connect."""
@@ -101,17 +102,11 @@ class IBBarFeed:
             rt = bars[-1]
             done = self.aggregators[symbol].add(_utc(rt.time), rt.open_, rt.high, rt.low, rt.close, rt.volume)
             if done is not None:
-                task = asyncio.ensure_future(self._store(done, publish=True))
-                self._tasks.add(task)
-                task.add_done_callback(self._stored)
+                # A failure is logged: the bar is missing until a reconnect re-reads the history.
+                self._stores.spawn(self._store(done, publish=True), f"storing {symbol} {done.ts:%Y-%m-%d %H:%M}",
+                                   critical=False)
 
         return handle
-
-    def _stored(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # Said, not lost: the bar is missing until a reconnect re-reads the history.
-            log.error("IB bar not stored: %r", task.exception())
 
     async def _store(self, bar: Bar, publish: bool) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -125,5 +120,4 @@ class IBBarFeed:
         return 1
 
     async def settled(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._stores.settled()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from brain.agents.topics import correlation_for
+from brain.topics import correlation_for
 from brain.broker.base import Broker
 from brain.broker.fills import fill_messages
 from brain.bus import Bus

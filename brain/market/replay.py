@@ -18,10 +18,10 @@ import logging
 import time
 from dataclasses import dataclass
 
+import asyncpg
 import pandas as pd
 
-from brain.agents.strategist import can_trade
-from brain.agents.topics import correlation_for
+from brain.topics import correlation_for
 from brain.broker.fills import fill_messages
 from brain.broker.paper import PaperBroker
 from brain.bus import Bus, Delivery, Outgoing
@@ -30,7 +30,7 @@ from brain.market.bars import Bar
 from brain.market.history import ValidatedHistory, bar_at
 from brain.signals.indicators import compute
 from brain.signals.state import MarketState, build_state
-from brain.strategy import DEFAULT
+from brain.strategy import DEFAULT, can_trade
 
 log = logging.getLogger("brain.feed")
 
@@ -82,9 +82,10 @@ class FeedStats:
 
 
 class ReplayFeed:
-    def __init__(self, bus: Bus, broker: PaperBroker, history: ValidatedHistory, tracker: SettleTracker,
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, broker: PaperBroker, history: ValidatedHistory, tracker: SettleTracker,
                  speed: float | None = None, settle_timeout_s: float = 60.0, start=None,
                  align_threshold: float = DEFAULT.align_threshold) -> None:
+        self.pool = pool
         self.bus = bus
         self.broker = broker
         self.history = history
@@ -144,7 +145,7 @@ class ReplayFeed:
     async def _store_and_publish(self, cycles: list[tuple[Bar, MarketState | None, str]]) -> set[str]:
         """One transaction; the correlation ids of the bars that were new (a restart resumes
         where the last run stopped, so stored bars are passed over)."""
-        async with self.bus.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             rows = [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.source) for b, _, _ in cycles]
             stored = {r["symbol"] for r in await conn.fetch(INSERT_BARS, *map(list, zip(*rows)))}
             new = [(bar, state, corr) for bar, state, corr in cycles if bar.symbol in stored]

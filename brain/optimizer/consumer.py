@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timedelta, timezone
 
+import asyncpg
 from pydantic import Field
 
 from brain.bus import Bus, Delivery
@@ -27,7 +28,7 @@ def make_handler(ctx):
     return handle
 
 
-async def nightly(bus: Bus, hour_utc: int) -> None:
+async def nightly(pool: asyncpg.Pool, bus: Bus, hour_utc: int) -> None:
     """At the configured hour, ask for yesterday's report unless one exists."""
     while True:
         now = datetime.now(timezone.utc)
@@ -36,7 +37,7 @@ async def nightly(bus: Bus, hour_utc: int) -> None:
             run_at += timedelta(days=1)
         await asyncio.sleep((run_at - now).total_seconds())
         yesterday = (run_at - timedelta(days=1)).date()
-        if not await bus.pool.fetchval("SELECT EXISTS (SELECT 1 FROM optimizer_reports WHERE period_start = $1)",
+        if not await pool.fetchval("SELECT EXISTS (SELECT 1 FROM optimizer_reports WHERE period_start = $1)",
                                        yesterday):
             await bus.publish("optimizer.request", OptimizerRequest(day=yesterday, requested_by="schedule"),
                               from_agent="scheduler")

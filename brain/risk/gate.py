@@ -101,7 +101,7 @@ def evaluate(p: Proposal, a: Account) -> RiskDecision:
         return veto(f"drawdown {drawdown:.2%} is at the {L.MAX_DRAWDOWN:.0%} cap", **numbers)
 
     kelly = half_kelly(p.confidence, p.edge)
-    risk_budget = min(kelly, L.MAX_RISK_PER_TRADE) * L.STANCE_CAP.get(p.stance, 0.25) * p.size_factor
+    risk_budget = min(kelly, L.MAX_RISK_PER_TRADE) * L.STANCE_RISK_SCALE.get(p.stance, 0.25) * p.size_factor
     numbers.update(half_kelly=kelly, risk_budget_fraction=risk_budget)
     if risk_budget <= 0:
         return veto(f"Half-Kelly gives no size (confidence {p.confidence}, edge {p.edge})", **numbers)

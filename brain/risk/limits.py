@@ -11,4 +11,4 @@ MAX_STOP_DISTANCE = 0.20         # a stop further than 20% from entry is not a s
 MIN_REWARD_RISK = 1.0            # take-profit must be at least as far as the stop
 KELLY_FRACTION = 0.5             # Half-Kelly
 
-STANCE_CAP = {"risk_on": 1.0, "neutral": 0.5, "risk_off": 0.25}  # scales the per-trade risk budget
+STANCE_RISK_SCALE = {"risk_on": 1.0, "neutral": 0.5, "risk_off": 0.25}  # scales the per-trade risk budget

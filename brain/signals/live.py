@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from brain.agents.topics import correlation_for
+from brain.topics import correlation_for
 from brain.bus import Delivery, Outgoing
 from brain.signals.indicators import compute
 from brain.signals.state import build_state

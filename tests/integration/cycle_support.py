@@ -5,7 +5,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from brain.agents.topics import correlation_for
+from brain.topics import correlation_for
 from brain.bus import Outgoing
 from brain.market.history import bar_at, bundled_frame
 from brain.runtime import open_brain

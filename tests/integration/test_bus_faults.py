@@ -175,7 +175,7 @@ async def test_a_listener_stopped_while_it_starts_listening_closes_its_connectio
     close that connection, not leave it to the collector."""
     import gc
 
-    from brain.bus_listener import Listener
+    from brain.bus.listener import Listener
 
     listening = asyncio.Event()
 

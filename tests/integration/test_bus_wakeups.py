@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 
 from brain.bus import Bus
-from brain.bus_listener import CHANNEL, Listener
+from brain.bus.listener import Listener
+from brain.messages import CHANNEL
 from tests.integration.bus_support import Ping, Pong, wait_until
 
 WINDOW_MS = 50
@@ -137,7 +138,7 @@ async def _announce_a_window(producer: Bus) -> int:
     some 45 publishes at 2 ms a commit, and more on a busy machine."""
     for n in range(300):
         await producer.publish("test.ping", Ping(n=n), from_agent="test")
-        if producer._windows["test.ping"].quiet_until > time.monotonic():
+        if producer._publisher._windows["test.ping"].quiet_until > time.monotonic():
             return n + 1
     raise AssertionError("300 publishes in a row never announced a window")
 

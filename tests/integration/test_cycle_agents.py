@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from brain.agents.topics import TradeProposal
+from brain.topics import TradeProposal
 from tests.integration.cycle_support import outcome_of, publish_bar, start_brain, states
 
 
@@ -177,7 +177,7 @@ async def test_signatures_committed_out_of_order_are_decided_exactly_once(brain,
     from datetime import datetime, timezone
 
     from brain.agents import executor
-    from brain.agents.topics import TradeSignature
+    from brain.topics import TradeSignature
     from brain.bus import Delivery
 
     corr = "AAPL@2013-01-15T00:00:00+00:00#ordering"
@@ -224,7 +224,7 @@ async def test_an_entry_not_yet_filled_counts_against_the_position_limits(brain,
     """Paper entries fill at the next bar's open: until then `positions` does not show them, and
     the limits must count them anyway."""
     from brain.agents import executor
-    from brain.agents.topics import TradeSignature
+    from brain.topics import TradeSignature
     from brain.bus import Delivery
 
     rows = states("AAPL", "2013-01-02", "2013-01-31")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from brain.agents.strategist import can_trade
-from brain.agents.topics import correlation_for
+from brain.strategy import can_trade
+from brain.topics import correlation_for
 from brain.market.history import load_history
 from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
 from brain.runtime import open_brain
@@ -30,7 +30,7 @@ async def test_replay_in_time_order_waits_only_for_cycles_that_can_trade(db, tmp
         brain.bus.consumer("feed", SETTLE_TOPICS, tracker.handle, batch=50)
         await brain.start()
         history = load_history(["AAPL", "MSFT"], end=utc("2013-04-01"))
-        feed = ReplayFeed(brain.bus, brain.ctx.broker, history, tracker, start=utc("2013-01-02"))
+        feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, start=utc("2013-01-02"))
         stats = await feed.run()
         assert await wait_settled(brain.pool, timeout_s=60)
     finally:

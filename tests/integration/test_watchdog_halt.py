@@ -149,7 +149,7 @@ def test_an_l4_halt_commits_although_the_brain_holds_the_account_locked(db, tmp_
 def test_an_entry_a_halt_cancels_ends_its_cycle(db, tmp_path):
     """No fill will end the cycle of an entry the watchdog cancelled: the watchdog ends it, once,
     for the recorder to journal."""
-    from brain.agents.topics import CycleOutcome
+    from brain.topics import CycleOutcome
     from watchdog_proc.checks import L3
 
     _an_open_paper_book(db)

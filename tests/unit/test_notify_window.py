@@ -1,8 +1,8 @@
 """When a producer's publish wakes consumers: per message for slow traffic, once per window
-for a stream (brain.bus._NotifyWindow; the bus end of it is in test_bus_wakeups)."""
+for a stream (brain.bus.windows.NotifyWindow; the bus end of it is in test_bus_wakeups)."""
 from __future__ import annotations
 
-from brain.bus import _NotifyWindow
+from brain.bus.windows import NotifyWindow
 
 WINDOW_MS = 10
 
@@ -10,7 +10,7 @@ WINDOW_MS = 10
 def publish_every(gaps_s: list[float], heard: bool = True) -> list[int | None]:
     """Each publish's wake-up, sent after the given gaps, as Bus._publish_alone decides it
     (a publish that announces a window and has a listener opens that window)."""
-    w, now, wakes = _NotifyWindow(), 100.0, []
+    w, now, wakes = NotifyWindow(), 100.0, []
     for gap in gaps_s:
         now += gap
         wake = w.wake_for(now, WINDOW_MS)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from brain.agents.context import AgentContext
 from brain.agents.signers import risk_gate
-from brain.agents.topics import TradeProposal
+from brain.topics import TradeProposal
 from brain.bus import Delivery
 from brain.risk.gate import Account, Proposal, evaluate
 from brain.router.answers import ModelAnswer

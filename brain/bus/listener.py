@@ -13,12 +13,11 @@ from collections.abc import Callable
 import asyncpg
 
 from brain.config import BUS_NOTIFY_WINDOW_MAX_MS
+from brain.messages import CHANNEL
 from brain.db.urls import psycopg_conninfo
 from brain.errors import one_line
 
 log = logging.getLogger("brain.bus")
-
-CHANNEL = "brain_bus"
 
 
 class Listener:
@@ -39,7 +38,7 @@ class Listener:
         self.reconnects = 0
 
     def _notified(self, _conn, _pid, _channel, payload: str) -> None:
-        # "topic", or "topic window_ms" from a producer announcing a window (Bus._publish_alone)
+        # "topic", or "topic window_ms" from a producer announcing a window (Publisher._publish_alone)
         topic, _, window = payload.partition(" ")
         window_ms = min(int(window), BUS_NOTIFY_WINDOW_MAX_MS) if window.isdigit() else 0
         self._on_topic(topic, window_ms / 1000)

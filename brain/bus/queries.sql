@@ -2,7 +2,7 @@
 -- One statement, and outside a transaction one commit: insert the message and wake
 -- listeners (the notification carries the topic only; consumers always re-read the table).
 -- Fan-out to consumers happens in their claims, off this commit path. $7 > 0 announces a
--- window in the notification, as "topic window_ms" (see Bus._publish_alone).
+-- window in the notification, as "topic window_ms" (see brain/bus/publisher.py).
 -- Only a message someone will receive is worth a notification: NOTIFY serialises committing
 -- notifiers on one database-wide lock, and a woken consumer with nothing to take wastes a claim.
 WITH msg AS (
@@ -18,7 +18,7 @@ SELECT msg.id, heard.yes AS heard,
   FROM msg, heard
 
 -- name: publish_quiet
--- Publish without a wake-up: the window its producer announced covers it (see Bus._publish_alone).
+-- Publish without a wake-up: the window its producer announced covers it (see brain/bus/publisher.py).
 INSERT INTO agent_messages (topic, from_agent, to_agent, correlation_id, causation_id, payload)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb)
 RETURNING id
