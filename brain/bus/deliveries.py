@@ -55,7 +55,7 @@ class Deliveries:
                     await self.ack_or_fail([one], in_tx, durable)
                 return
             [(d, _)] = done
-            cause = exc.__cause__ if isinstance(exc, OwnWritesFailed) else exc
+            cause = (exc.__cause__ or exc) if isinstance(exc, OwnWritesFailed) else exc
             what = "its writes" if isinstance(exc, OwnWritesFailed) else "its outputs"
             log.error("consumer %s: the ack of message %s failed on %s: %s", self.name, d.message_id, what,
                       one_line(cause))

@@ -58,8 +58,8 @@ ON CONFLICT DO NOTHING
 DELETE FROM bus_subscriptions WHERE consumer = $1 AND topic <> ALL($2::text[])
 
 -- name: claim
--- Take in newly committed messages, then claim a batch under a lease (see bus_claim in
--- the initial migration).
+-- Take in newly committed messages, then claim a batch under a lease (bus_claim is
+-- explained at its definition in migrations/schema.sql).
 SELECT * FROM bus_claim($1, $2, $3, $4)
 
 -- name: ack

@@ -63,8 +63,8 @@ async def finish(work: Awaitable[Any]) -> None:
         await asyncio.wait({task}, timeout=STOP_GRACE_S)
         if not task.done():
             task.cancel()
-        elif not task.cancelled() and task.exception() is not None:
-            log.warning("bus: work in flight at stop failed (%s)", one_line(task.exception()))
+        elif not task.cancelled() and (failed := task.exception()) is not None:
+            log.warning("bus: work in flight at stop failed (%s)", one_line(failed))
         raise
 
 
