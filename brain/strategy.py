@@ -5,6 +5,10 @@ and each is bounded so a typo cannot make the strategy absurd."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from brain.config import Settings
 
 # Setting name -> (low, high): the range a configuration or a variant may use.
 TUNABLE: dict[str, tuple[float, float]] = {
@@ -21,7 +25,7 @@ class StrategyParams:
     align_threshold: float = 0.35
 
     @classmethod
-    def of(cls, settings) -> "StrategyParams":
+    def of(cls, settings: Settings) -> "StrategyParams":
         return cls(settings.strategy_stop_atr, settings.strategy_target_atr, settings.strategy_align_threshold)
 
     def as_settings(self) -> dict[str, float]:
