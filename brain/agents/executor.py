@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from typing import cast
+
+import asyncpg
 
 from brain.agents import reads
 from brain.agents.context import AgentContext
 from brain.agents.topics import CycleOutcome, OrderPlaced, TradeProposal, TradeSignature
 from brain.broker.base import BracketOrder
-from brain.bus import Bus, Delivery, HandlerResult, Outgoing
+from brain.bus import Bus, Delivery, Handler, HandlerResult, Outgoing
+from brain.db.types import Conn
 from brain.risk.gate import no_room_for
 from brain.sql import queries_beside
 
@@ -29,7 +33,7 @@ def _outcome(p: TradeProposal, outcome: str, by: str, detail: str, corr: str | N
                                                   detail=detail), "executor", corr, cause)
 
 
-async def permission(conn, stale_s: float, require_watchdog: bool) -> str | None:
+async def permission(conn: Conn, stale_s: float, require_watchdog: bool) -> str | None:
     """Why new entries are refused right now, or None."""
     halts = await conn.fetch(Q["blocking_halts"])
     if halts:
@@ -44,11 +48,11 @@ async def permission(conn, stale_s: float, require_watchdog: bool) -> str | None
     return None
 
 
-def make_handler(ctx: AgentContext, require_watchdog: bool = True):
+def make_handler(ctx: AgentContext, require_watchdog: bool = True) -> Handler:
     async def handle(d: Delivery) -> HandlerResult | None:
-        sig: TradeSignature = d.payload
+        sig = cast(TradeSignature, d.payload)  # the bus validated it as its topic's model
         rows = await ctx.pool.fetch(Q["signatures"], sig.proposal_message_id)
-        sigs = {}
+        sigs: dict[str, TradeSignature] = {}
         for r in rows:
             s = TradeSignature.model_validate_json(r["payload"])
             sigs.setdefault(s.signer, s)
@@ -63,7 +67,7 @@ def make_handler(ctx: AgentContext, require_watchdog: bool = True):
         order = BracketOrder(client_order_id(proposal.proposal_id), proposal.symbol, proposal.side, qty or 0.0,
                              proposal.stop, proposal.take_profit, corr or "", proposal.proposal_id, proposal.bar_time)
 
-        async def decide(conn) -> list[Outgoing]:
+        async def decide(conn: asyncpg.Connection) -> list[Outgoing]:
             if await cycle_decided(conn, corr):
                 return []  # decided by an earlier delivery, or expired while the signatures came in
             if vetoes:
@@ -99,7 +103,7 @@ def make_handler(ctx: AgentContext, require_watchdog: bool = True):
     return handle
 
 
-async def cycle_decided(conn, correlation_id: str | None) -> bool:
+async def cycle_decided(conn: Conn, correlation_id: str | None) -> bool:
     """Take the cycle's lock until the transaction ends, then: has it an outcome or an order?"""
     await conn.execute(Q["lock_cycle"], correlation_id or "")
     return await conn.fetchval(Q["cycle_decided"], correlation_id)
@@ -117,4 +121,5 @@ async def expire_stale_proposals(bus: Bus, timeout_s: float) -> None:
                 await bus.publish("cycle.outcome", CycleOutcome(
                     symbol=p.symbol, bar_time=p.bar_time, outcome="expired", by="executor",
                     detail=f"fewer than three signatures within {timeout_s:.0f}s"),
-                    from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"], conn=conn)
+                    from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"],
+                    conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
