@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 
@@ -13,14 +15,23 @@ from brain.agents import graph
 from brain.agents.context import AgentContext
 from brain.agents.executor import expire_stale_proposals
 from brain.agents.offline_rules import register_all as register_offline_rules
+from brain.broker.base import Broker
 from brain.broker.paper import PaperBroker, PaperCosts
-from brain.bus import Bus
+from brain.bus import Bus, Outgoing
 from brain.config import Settings, doctrine_path
 from brain.db.connect import create_pool
+from brain.db.types import Conn
 from brain.errors import BrainError
 from brain.heartbeat import beat
 from brain.router.factory import build_router, checked_prices
 from brain.skills.registry import SkillRegistry
+
+if TYPE_CHECKING:
+    import ib_async
+    import uvicorn
+
+    from brain.broker.ib import IBBroker
+    from brain.market.ib_feed import IBBarFeed
 
 log = logging.getLogger("brain")
 
@@ -35,10 +46,10 @@ class Brain:
     tasks: list[asyncio.Task] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     failure: BaseException | None = None
-    http: object | None = None
-    http_task: asyncio.Task | None = None
-    ib_feed: object | None = None      # live bars when the broker is IB
-    resubscriptions: set = field(default_factory=set)
+    http: uvicorn.Server | None = None
+    http_task: asyncio.Task[None] | None = None
+    ib_feed: IBBarFeed | None = None      # live bars when the broker is IB
+    resubscriptions: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def _repair_journal(self) -> None:
         """Before new entries: rewrite recent journal files a crash left short or missing."""
@@ -50,7 +61,7 @@ class Brain:
             log.warning("journal: rewrote %d entry files from their rows (short or missing after a crash)",
                         len(rewritten))
 
-    def spawn(self, coro, name: str, may_finish: bool = False) -> asyncio.Task:
+    def spawn(self, coro: Awaitable[Any], name: str, may_finish: bool = False) -> asyncio.Task[Any]:
         """A registered background task; one that dies stops the brain (better down and
         noticed by the watchdog than up and silently deaf). A task that may_finish (a replay
         that runs out of bars) stops the brain only when it fails."""
@@ -93,11 +104,12 @@ class Brain:
             self.http_task = self.spawn(self.http.serve(), "ingress")
 
     async def _start_ib(self) -> None:
-        broker, feed = self.ctx.broker, self.ib_feed
+        broker, feed = cast("IBBroker", self.ctx.broker), self.ib_feed  # only with the IB broker
+        assert feed is not None
         def resubscribe() -> None:
             # Streams do not survive a gateway restart: subscribe again on every reconnect.
             task = asyncio.ensure_future(feed.subscribe())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(  # type: ignore[func-returns-value]  # or-chain: log only a failure
                 "IB bars: subscribing again after a reconnect failed: %r", t.exception()))
             self.resubscriptions.add(task)
             task.add_done_callback(self.resubscriptions.discard)
@@ -133,6 +145,7 @@ class Brain:
         self.stopping.set()
         if self.http is not None:
             self.http.should_exit = True  # let it close its socket before the rest is cancelled
+            assert self.http_task is not None  # set together with http
             await asyncio.wait({self.http_task}, timeout=5)
         for task in self.tasks:
             task.cancel()
@@ -140,7 +153,7 @@ class Brain:
         await bounded(asyncio.gather(*self.tasks, return_exceptions=True), "background tasks")
         await bounded(self.bus.stop(), "the bus")
         if self.ib_feed is not None:
-            self.ctx.broker.ib.disconnect()
+            cast("IBBroker", self.ctx.broker).ib.disconnect()  # ib_feed is only there with the IB broker
         await bounded(self.ctx.router.flush_ledger(), "the ledger flush")
         await bounded(self._persist_skills_once(), "the skill recorder")
         if self.failure is None:
@@ -155,7 +168,7 @@ class Brain:
             await self.skills.persist(conn)
 
 
-async def bounded(awaitable, what: str, timeout_s: float = 15.0) -> bool:
+async def bounded(awaitable: Awaitable[Any], what: str, timeout_s: float = 15.0) -> bool:
     """Await a shutdown step for at most timeout_s; False (and a log line) when it did not end."""
     try:
         async with asyncio.timeout(timeout_s):
@@ -167,7 +180,7 @@ async def bounded(awaitable, what: str, timeout_s: float = 15.0) -> bool:
 
 
 async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = True,
-                     watch_skills: bool = True, ib=None) -> Brain:
+                     watch_skills: bool = True, ib: ib_async.IB | None = None) -> Brain:
     """ib: an ib_async IB object to use instead of a new one (tests hand in a fake)."""
     philosophy_path = doctrine_path(settings)
     skills = SkillRegistry(settings.skills_dir)
@@ -186,6 +199,7 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
     pool = await create_pool(app_url, min_size=2, max_size=12)
     bus = Bus(pool, settings=settings, listen_url=app_url)
     ib_feed = None
+    broker: Broker
     if settings.broker == "ib":
         broker, ib_feed = await _connect_ib(settings, pool, bus, ib)
     else:
@@ -202,7 +216,8 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
     return Brain(settings, pool, bus, ctx, skills, ib_feed=ib_feed)
 
 
-async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus, ib=None):
+async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus,
+                      ib: ib_async.IB | None = None) -> tuple[IBBroker, IBBarFeed]:
     """The IB adapter and its bar feed, connected and reconciled; a gateway that does not
     answer stops the start with one line (the service manager retries)."""
     from brain.broker.ib import IBBroker, IBConfig
@@ -213,8 +228,8 @@ async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus, ib=None)
 
         ib = IB()
 
-    async def publish(out, conn):
-        await bus.publish_many(out, conn=conn)
+    async def publish(out: list[Outgoing], conn: Conn) -> None:
+        await bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
 
     broker = IBBroker(ib, IBConfig(settings.ib_host, settings.ib_port, settings.ib_client_id, settings.ib_account,
                                    heartbeat_s=settings.heartbeat_interval_s), pool, publish)

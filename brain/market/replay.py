@@ -17,13 +17,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
 from brain.agents.strategist import can_trade
 from brain.agents.topics import correlation_for
 from brain.broker.fills import fill_messages
-from brain.broker.paper import PaperBroker
+from brain.broker.base import Broker
 from brain.bus import Bus, Delivery, Outgoing
 from brain.heartbeat import beat
 from brain.market.bars import Bar
@@ -82,8 +83,8 @@ class FeedStats:
 
 
 class ReplayFeed:
-    def __init__(self, bus: Bus, broker: PaperBroker, history: ValidatedHistory, tracker: SettleTracker,
-                 speed: float | None = None, settle_timeout_s: float = 60.0, start=None,
+    def __init__(self, bus: Bus, broker: Broker, history: ValidatedHistory, tracker: SettleTracker,
+                 speed: float | None = None, settle_timeout_s: float = 60.0, start: datetime | None = None,
                  align_threshold: float = DEFAULT.align_threshold) -> None:
         self.bus = bus
         self.broker = broker
@@ -157,7 +158,7 @@ class ReplayFeed:
                 if state is not None:
                     out.append(Outgoing("market.state", state, "signals", corr))
             out += fill_messages(fills, cycles[0][0].ts)
-            await self.bus.publish_many(out, conn=conn)
+            await self.bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
             now = time.monotonic()
             if new and now - self._last_beat >= 0.5:  # the watchdog reads seconds, not bars
                 self._last_beat = now
