@@ -9,6 +9,8 @@ import os
 from datetime import date
 from pathlib import Path
 
+import asyncpg
+
 from brain.journal import JournalEntry, record_entry
 from brain.journal.entry import write_via_temp
 from brain.journal.notes import append_note
@@ -16,6 +18,8 @@ from brain.optimizer import guards
 from brain.optimizer.shadow_report import SHADOW_UNREPORTED, report_lines
 from brain.optimizer.stats import compute
 from brain.router.answers import ModelFailure
+from brain.router.router import Router
+from brain.skills.registry import SkillRegistry
 from brain.strategy import DEFAULT, TUNABLE, StrategyParams
 
 log = logging.getLogger("brain.optimizer")
@@ -96,7 +100,7 @@ def write_atomically(target: Path, text: str) -> Path:
     return write_via_temp(target.parent, text, durable=True, put=put, replacing=target)
 
 
-async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days: int = 1,
+async def run_optimizer(pool: asyncpg.Pool, router: Router, skills: SkillRegistry, context_dir: Path, day: date, days: int = 1,
                         params: StrategyParams = DEFAULT) -> int:
     stats = answer = failure = None
     shadow_rows: list = []
