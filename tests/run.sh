@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 unset DATABASE_URL
 mkdir -p test-artifacts
+# Type check first (settings in pyproject.toml [tool.mypy]): a type error fails the run.
+$PY -m mypy
 $PY -m pytest -q "$@"
 
 if [ "${CI:-}" = "true" ] && $PY - <<'PYEOF'
