@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from brain.errors import BrainError
 from brain.sql import load_queries
+
+if TYPE_CHECKING:
+    import psycopg
 
 Q = load_queries(Path(__file__).with_name("halts.sql"))
 COLUMNS = ("id", "raised_at", "level", "invariant", "reason", "evidence", "raised_by", "resumed_at", "resumed_by",

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import json
 
-import asyncpg
-
 from brain.broker.base import Broker
-from brain.db.types import Conn, Queryable
+from brain.db.types import Queryable
 from brain.risk.gate import Account
 from brain.signals.state import MarketState
 

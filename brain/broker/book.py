@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from brain.db.types import Conn
 from brain.broker.base import BracketOrder
+from brain.db.types import Conn
 from brain.errors import BrainError
 from brain.sql import queries_beside
 

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import asyncpg
 
-from brain.db.types import Conn, Queryable
 from brain.broker.base import BracketOrder, Fill, OrderResult
 from brain.broker.book import OrderRefused, bracket_levels, record_bracket, round_trip_pnl
+from brain.db.types import Conn, Queryable
 from brain.market.bars import Bar
 from brain.sql import queries_beside
 

@@ -9,12 +9,14 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from pydantic import BaseModel, Field
 
 from brain.db.types import Queryable
+
+if TYPE_CHECKING:
+    import psycopg
 
 INSERT = """INSERT INTO agent_journal (created_at, kind, correlation_id, symbol, outcome, title, body_md, facts, file_path)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING id"""

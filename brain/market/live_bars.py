@@ -7,8 +7,6 @@ transaction.
 """
 from __future__ import annotations
 
-import asyncpg
-
 from brain.agents.topics import correlation_for
 from brain.broker.base import Broker
 from brain.broker.fills import fill_messages

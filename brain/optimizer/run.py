@@ -8,8 +8,7 @@ import logging
 import os
 from datetime import date
 from pathlib import Path
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from brain.journal import JournalEntry, record_entry
 from brain.journal.entry import write_via_temp
@@ -18,9 +17,13 @@ from brain.optimizer import guards
 from brain.optimizer.shadow_report import SHADOW_UNREPORTED, report_lines
 from brain.optimizer.stats import compute
 from brain.router.answers import ModelFailure
-from brain.router.router import Router
-from brain.skills.registry import SkillRegistry
 from brain.strategy import DEFAULT, TUNABLE, StrategyParams
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from brain.router.router import Router
+    from brain.skills.registry import SkillRegistry
 
 log = logging.getLogger("brain.optimizer")
 
