@@ -109,7 +109,7 @@ class Brain:
         def resubscribe() -> None:
             # Streams do not survive a gateway restart: subscribe again on every reconnect.
             task = asyncio.ensure_future(feed.subscribe())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(  # type: ignore[func-returns-value]  # or-chain: log only a failure
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(  # type: ignore[func-returns-value]  # logs a failure
                 "IB bars: subscribing again after a reconnect failed: %r", t.exception()))
             self.resubscriptions.add(task)
             task.add_done_callback(self.resubscriptions.discard)
@@ -229,7 +229,7 @@ async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus,
         ib = IB()
 
     async def publish(out: list[Outgoing], conn: Conn) -> None:
-        await bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
+        await bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # bus types conn too narrowly
 
     broker = IBBroker(ib, IBConfig(settings.ib_host, settings.ib_port, settings.ib_client_id, settings.ib_account,
                                    heartbeat_s=settings.heartbeat_interval_s), pool, publish)

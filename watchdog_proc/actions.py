@@ -105,7 +105,8 @@ def act_l3(conn: psycopg.Connection[Any], settings: Settings, ib_link: IBLink | 
     return actions
 
 
-def raise_halt(conn: psycopg.Connection[Any], settings: Settings, breach: Breach, raised_by: str = "watchdog", ib_link: IBLink | None = None) -> int:
+def raise_halt(conn: psycopg.Connection[Any], settings: Settings, breach: Breach, raised_by: str = "watchdog",
+               ib_link: IBLink | None = None) -> int:
     """Halt first, then act on its level, then journal it.
 
     The halt commits on its own before anything is done about it (then, at L4, the broker

@@ -122,4 +122,4 @@ async def expire_stale_proposals(bus: Bus, timeout_s: float) -> None:
                     symbol=p.symbol, bar_time=p.bar_time, outcome="expired", by="executor",
                     detail=f"fewer than three signatures within {timeout_s:.0f}s"),
                     from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"],
-                    conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
+                    conn=conn)  # type: ignore[arg-type]  # bus types conn too narrowly

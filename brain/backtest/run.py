@@ -44,7 +44,8 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _window(history: ValidatedHistory, start: datetime | None, end: datetime | None) -> tuple[dict[str, float], dict[str, float]]:
+def _window(history: ValidatedHistory, start: datetime | None,
+            end: datetime | None) -> tuple[dict[str, float], dict[str, float]]:
     opens, closes = {}, {}
     for s, f in history.frames.items():
         part = f[(f.index >= start) if start else slice(None)]
@@ -56,7 +57,8 @@ def _window(history: ValidatedHistory, start: datetime | None, end: datetime | N
 
 
 async def run_backtest(settings: Settings, history: ValidatedHistory, start: datetime | None,
-                       split: datetime | None, report_dir: Path, progress: Callable[[int, int], object] | None = None) -> dict[str, Any]:
+                       split: datetime | None, report_dir: Path,
+                       progress: Callable[[int, int], object] | None = None) -> dict[str, Any]:
     admin = admin_url(settings)
     with scratch_database(admin, "brain_backtest") as url:
         cfg = settings.model_copy(update={"database_url": url, "app_database_url": None, "ingress_port": 0,

@@ -201,7 +201,7 @@ async def _batched(url: str, settings: Settings, batches: int, size: int) -> flo
                 out = [Outgoing("bench.solo", BenchPing(n=b * size + i, sent_at=0.0, body=BODY), "bench")
                        for i in range(size)]
                 async with conn.transaction():
-                    await bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
+                    await bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # bus types conn too narrowly
             return batches * size / (time.perf_counter() - start)
     finally:
         await pool.close()

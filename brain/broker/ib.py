@@ -90,7 +90,8 @@ class IBBroker:
     account = BOOK
 
     def __init__(self, ib: ib_async.IB, cfg: IBConfig, pool: asyncpg.Pool,
-                 publish: Callable[[list[Outgoing], Conn], Awaitable[object]] | None = None, starting_cash: float = 0.0) -> None:
+                 publish: Callable[[list[Outgoing], Conn], Awaitable[object]] | None = None,
+                 starting_cash: float = 0.0) -> None:
         self.ib = ib
         self.cfg = cfg
         self.pool = pool
@@ -279,7 +280,7 @@ class IBBroker:
     async def _apply(self, conn: Conn, order: asyncpg.Record, at: datetime, shares: float) -> Fill | None:
         """Book one execution of `shares` on its order, given every execution stored so far."""
         coid, symbol = order["client_order_id"], order["symbol"]
-        filled_qty, vwap, commission = cast(asyncpg.Record, await conn.fetchrow(Q["ib_filled_so_far"], coid))  # an aggregate: one row
+        filled_qty, vwap, commission = cast(asyncpg.Record, await conn.fetchrow(Q["ib_filled_so_far"], coid))  # aggregate
         signed = filled_qty if order["side"] == "buy" else -filled_qty
         complete = filled_qty >= order["qty"] - 1e-9
         if order["intent"] == "open":

@@ -102,7 +102,8 @@ class PaperBroker:
         await self._mark_to_market(conn, cash, day_start, day, now, bars, positions)
         return fills
 
-    async def _fill_entry(self, conn: Conn, entry: asyncpg.Record, bar: Bar, cash: float) -> tuple[Fill, float, dict[str, Any]]:
+    async def _fill_entry(self, conn: Conn, entry: asyncpg.Record, bar: Bar,
+                          cash: float) -> tuple[Fill, float, dict[str, Any]]:
         side, qty = entry["side"], entry["qty"]
         price = self.costs.slipped(bar.open, side)
         commission = self.costs.commission(qty)

@@ -42,5 +42,5 @@ def make_server(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker
     config = uvicorn.Config(create_app(settings, pool, bus, broker), host=settings.ingress_host, port=settings.ingress_port,
                             log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the brain owns SIGTERM/SIGINT; gone from uvicorn's Server, so this no longer keeps serve() off them
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the brain owns SIGTERM/SIGINT; uvicorn no longer reads it
     return server

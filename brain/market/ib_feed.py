@@ -81,7 +81,7 @@ class IBBarFeed:
                 log.error("IB does not know the stock %r on SMART/USD; no bars for it", symbol)
                 continue
             history = await self.ib.reqHistoricalDataAsync(
-                contract, endDateTime="", durationStr=self.history_duration,  # type: ignore[arg-type]  # ib_async: a list only with returnAll=True
+                contract, endDateTime="", durationStr=self.history_duration,  # type: ignore[arg-type]  # a list only with returnAll
                 barSizeSetting=BAR_SIZES[self.bar_seconds], whatToShow="TRADES", useRTH=True, formatDate=2)
             warm = 0
             forming = datetime.now(timezone.utc) - timedelta(seconds=self.bar_seconds)
@@ -95,7 +95,7 @@ class IBBarFeed:
             # Regular trading hours only, like the history above: the indicators and every
             # backtest know no pre-market or after-hours bar, and their thin prices are no
             # place to trade on.
-            stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", True)  # type: ignore[arg-type]  # ib_async: a list only with returnAll=True
+            stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", True)  # type: ignore[arg-type]  # a list only with returnAll
             stream.updateEvent += self._on_update(symbol)
             log.info("IB bars for %s: %d history bars stored, streaming %ds bars", symbol, warm, self.bar_seconds)
 

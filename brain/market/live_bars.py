@@ -31,8 +31,8 @@ async def store_live_bar(conn: Conn, bus: Bus, bar: Bar, publish: bool = True,
     if not publish:
         return None
     if broker is not None:
-        await bus.publish_many(fill_messages(await broker.on_bars(conn, [bar]), bar.ts), conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
-    message_id = await bus.publish("market.bar", bar, from_agent=bar.source, conn=conn,  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
+        await bus.publish_many(fill_messages(await broker.on_bars(conn, [bar]), bar.ts), conn=conn)  # type: ignore[arg-type]  # bus types conn too narrowly
+    message_id = await bus.publish("market.bar", bar, from_agent=bar.source, conn=conn,  # type: ignore[arg-type]  # bus types conn too narrowly
                                    correlation_id=correlation_for(bar.symbol, bar.ts))
     await beat(conn, "market_data", {"symbol": bar.symbol, "bar": bar.ts.isoformat(), "source": bar.source})
     return message_id

@@ -158,7 +158,7 @@ class ReplayFeed:
                 if state is not None:
                     out.append(Outgoing("market.state", state, "signals", corr))
             out += fill_messages(fills, cycles[0][0].ts)
-            await self.bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # brain.bus declares Connection; a pool's serves as well
+            await self.bus.publish_many(out, conn=conn)  # type: ignore[arg-type]  # bus types conn too narrowly
             now = time.monotonic()
             if new and now - self._last_beat >= 0.5:  # the watchdog reads seconds, not bars
                 self._last_beat = now

@@ -103,8 +103,8 @@ def write_atomically(target: Path, text: str) -> Path:
     return write_via_temp(target.parent, text, durable=True, put=put, replacing=target)
 
 
-async def run_optimizer(pool: asyncpg.Pool, router: Router, skills: SkillRegistry, context_dir: Path, day: date, days: int = 1,
-                        params: StrategyParams = DEFAULT) -> int:
+async def run_optimizer(pool: asyncpg.Pool, router: Router, skills: SkillRegistry, context_dir: Path, day: date,
+                        days: int = 1, params: StrategyParams = DEFAULT) -> int:
     stats = answer = failure = None
     shadow_rows: list = []
     kept: list = []

@@ -114,7 +114,8 @@ def render(exp_id: int, rec: dict, where: tuple[int, int], variant: Variant, win
 
 
 async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: ValidatedHistory, start: datetime,
-                     split: datetime, requested_by: str, progress: Callable[[int, int], object] | None = None) -> dict[str, Any]:
+                     split: datetime, requested_by: str,
+                     progress: Callable[[int, int], object] | None = None) -> dict[str, Any]:
     doctrine_path(settings)  # fail before any work when the doctrine is missing
     admin = admin_url(settings)
     with psycopg.connect(psycopg_conninfo(admin), autocommit=True) as conn:

@@ -52,7 +52,7 @@ def compute(frame: pd.DataFrame) -> pd.DataFrame:
     out["vwap"] = (typical * v).rolling(VWAP_WINDOW).sum() / v.rolling(VWAP_WINDOW).sum()
     out["volume_ratio"] = v / v.rolling(VOLUME_WINDOW).mean()
     log_ret = np.log(c / c.shift(1))
-    out["realized_vol"] = log_ret.rolling(20).std() * np.sqrt(252)  # type: ignore[attr-defined]  # np.log of a Series is a Series; numpy's stubs say ndarray
+    out["realized_vol"] = log_ret.rolling(20).std() * np.sqrt(252)  # type: ignore[attr-defined]  # np.log(Series) is a Series
     out["vol_pct"] = out["realized_vol"].rolling(ROC_RANK_WINDOW, min_periods=WARMUP_BARS).rank(pct=True)
     out.iloc[:WARMUP_BARS] = np.nan
     return out[list(COLUMNS)]
