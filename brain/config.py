@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -24,6 +24,9 @@ from pydantic_settings import (
 
 from brain.errors import ConfigError, one_line
 from brain.strategy import DEFAULT, TUNABLE
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 
 # The longest a notification may ask consumers to keep looking for messages published
@@ -240,7 +243,7 @@ class Settings(BaseSettings):
 class _MappingYaml(YamlConfigSettingsSource):
     """The YAML file, which must hold a mapping of settings (or nothing)."""
 
-    def _read_file(self, file_path: Path) -> dict[str, Any]:
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         data = super()._read_file(file_path)
         if not isinstance(data, dict):
             raise ConfigError(f"config file {file_path} must be a mapping of settings, not a {type(data).__name__}")

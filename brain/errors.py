@@ -1,4 +1,10 @@
 """One exception base for every error a user can cause; its message is one line."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class BrainError(Exception):
@@ -30,7 +36,7 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def first_problem(exc, where_if_none: str = "value") -> tuple[str, str]:
+def first_problem(exc: ValidationError, where_if_none: str = "value") -> tuple[str, str]:
     """A pydantic ValidationError's first problem, as (where, what): ("payload.qty", "Input
     should be greater than 0")."""
     err = exc.errors()[0]

@@ -5,6 +5,7 @@ publish or hand over a payload that does not validate. Pure data, no I/O.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -26,7 +27,7 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def topic(name: str):
+def topic(name: str) -> Callable[[Model], Model]:
     """Class decorator registering a payload model for a topic."""
 
     def register(model: Model) -> Model:

@@ -4,10 +4,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 
@@ -16,14 +16,23 @@ from brain.agents.context import AgentContext
 from brain.agents.executor import expire_stale_proposals
 from brain.agents.offline_rules import register_all as register_offline_rules
 from brain.aio import Tasks
+from brain.broker.base import Broker
 from brain.broker.paper import PaperBroker, PaperCosts
-from brain.bus import Bus
+from brain.bus import Bus, Outgoing
 from brain.config import Settings, doctrine_path
 from brain.db.connect import create_pool
+from brain.db.types import Conn
 from brain.errors import BrainError
 from brain.heartbeat import beat
 from brain.router.factory import build_router, checked_prices
 from brain.skills.registry import SkillRegistry
+
+if TYPE_CHECKING:
+    import ib_async
+    import uvicorn
+
+    from brain.broker.ib import IBBroker
+    from brain.market.ib_feed import IBBarFeed
 
 log = logging.getLogger("brain")
 
@@ -37,14 +46,13 @@ class Brain:
     skills: SkillRegistry
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     failure: BaseException | None = None
-    http: object | None = None
-    http_task: asyncio.Task | None = None
-    ib_feed: object | None = None      # live bars when the broker is IB
+    http: uvicorn.Server | None = None
+    http_task: asyncio.Task[Any] | None = None
+    ib_feed: IBBarFeed | None = None      # live bars when the broker is IB
     # What runs for good (a death stops the brain), and what runs once on an event (a
     # failure is logged): the second is stopped first, and both before the bus.
     tasks: Tasks = field(init=False)
     side_tasks: Tasks = field(init=False)
-
     _may_finish: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
@@ -102,7 +110,8 @@ class Brain:
             self.http_task = self.spawn(self.http.serve(), "ingress")
 
     async def _start_ib(self) -> None:
-        broker, feed = self.ctx.broker, self.ib_feed
+        broker, feed = cast("IBBroker", self.ctx.broker), self.ib_feed  # only with the IB broker
+        assert feed is not None
         def resubscribe() -> None:
             # Streams do not survive a gateway restart: subscribe again on every reconnect.
             self.side_tasks.spawn(feed.subscribe(), "IB bars: subscribing again after a reconnect", critical=False)
@@ -138,13 +147,14 @@ class Brain:
         self.stopping.set()
         if self.http is not None:
             self.http.should_exit = True  # let it close its socket before the rest is cancelled
+            assert self.http_task is not None  # set together with http
             await asyncio.wait({self.http_task}, timeout=5)
         # Every step is bounded: a stop that hangs is worse than one that says what it left.
         await bounded(self.side_tasks.stop(), "tasks started on events")
         await bounded(self.tasks.stop(), "background tasks")
         await bounded(self.bus.stop(), "the bus")
         if self.ib_feed is not None:
-            self.ctx.broker.ib.disconnect()
+            cast("IBBroker", self.ctx.broker).ib.disconnect()  # ib_feed is only there with the IB broker
         await bounded(self.ctx.router.flush_ledger(), "the ledger flush")
         await bounded(self._persist_skills_once(), "the skill recorder")
         if self.failure is None:
@@ -159,7 +169,7 @@ class Brain:
             await self.skills.persist(conn)
 
 
-async def bounded(awaitable, what: str, timeout_s: float = 15.0) -> bool:
+async def bounded(awaitable: Awaitable[Any], what: str, timeout_s: float = 15.0) -> bool:
     """Await a shutdown step for at most timeout_s; False (and a log line) when it did not end."""
     try:
         async with asyncio.timeout(timeout_s):
@@ -171,7 +181,7 @@ async def bounded(awaitable, what: str, timeout_s: float = 15.0) -> bool:
 
 
 async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = True,
-                     watch_skills: bool = True, ib=None) -> Brain:
+                     watch_skills: bool = True, ib: ib_async.IB | None = None) -> Brain:
     """ib: an ib_async IB object to use instead of a new one (tests hand in a fake)."""
     philosophy_path = doctrine_path(settings)
     skills = SkillRegistry(settings.skills_dir)
@@ -190,6 +200,7 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
     pool = await create_pool(app_url, min_size=2, max_size=12)
     bus = Bus(pool, settings=settings, listen_url=app_url)
     ib_feed = None
+    broker: Broker
     if settings.broker == "ib":
         broker, ib_feed = await _connect_ib(settings, pool, bus, ib)
     else:
@@ -206,7 +217,8 @@ async def open_brain(settings: Settings, app_url: str, require_watchdog: bool = 
     return Brain(settings, pool, bus, ctx, skills, ib_feed=ib_feed)
 
 
-async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus, ib=None):
+async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus,
+                      ib: ib_async.IB | None = None) -> tuple[IBBroker, IBBarFeed]:
     """The IB adapter and its bar feed, connected and reconciled; a gateway that does not
     answer stops the start with one line (the service manager retries)."""
     from brain.broker.ib import IBBroker, IBConfig
@@ -217,7 +229,7 @@ async def _connect_ib(settings: Settings, pool: asyncpg.Pool, bus: Bus, ib=None)
 
         ib = IB()
 
-    async def publish(out, conn):
+    async def publish(out: list[Outgoing], conn: Conn) -> None:
         await bus.publish_many(out, conn=conn)
 
     broker = IBBroker(ib, IBConfig(settings.ib_host, settings.ib_port, settings.ib_client_id, settings.ib_account,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from brain.config import Settings
     from brain.signals.state import MarketState
 
 # Setting name -> (low, high): the range a configuration or a variant may use.
@@ -25,7 +26,7 @@ class StrategyParams:
     align_threshold: float = 0.35
 
     @classmethod
-    def of(cls, settings) -> "StrategyParams":
+    def of(cls, settings: Settings) -> "StrategyParams":
         return cls(settings.strategy_stop_atr, settings.strategy_target_atr, settings.strategy_align_threshold)
 
     def as_settings(self) -> dict[str, float]:

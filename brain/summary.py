@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import asyncpg
 
 from brain.sql import queries_beside
 
 Q = queries_beside(__file__, "summary.sql")
 
 
-async def wait_settled(pool, timeout_s: float = 120.0) -> bool:
+async def wait_settled(pool: asyncpg.Pool, timeout_s: float = 120.0) -> bool:
     """Until no consumer has anything pending, in flight or not yet taken in."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -24,12 +27,14 @@ async def wait_settled(pool, timeout_s: float = 120.0) -> bool:
     return False
 
 
-async def summarize(pool, account: str, starting_cash: float) -> dict:
+async def summarize(pool: asyncpg.Pool, account: str, starting_cash: float) -> dict[str, Any]:
     outcomes = {r[0]: r[1] for r in await pool.fetch(Q["outcomes"])}
     acct = await pool.fetchrow(Q["account"], account)
     equity = acct["equity"] if acct else starting_cash
     orders = await pool.fetchrow(Q["orders"])
-    calls, cost, failed = await pool.fetchrow(Q["model_calls"])
+    totals = await pool.fetchrow(Q["model_calls"])
+    assert orders is not None and totals is not None  # aggregates: always one row
+    calls, cost, failed = totals
     return {
         "cycles": sum(outcomes.values()),
         "outcomes": outcomes,
@@ -48,7 +53,7 @@ async def summarize(pool, account: str, starting_cash: float) -> dict:
     }
 
 
-def print_summary(s: dict) -> None:
+def print_summary(s: dict[str, Any]) -> None:
     print("\nSummary")
     print(f"  cycles        {s['cycles']}  ({', '.join(f'{k} {v}' for k, v in sorted(s['outcomes'].items())) or 'none'})")
     print(f"  proposals     {s['proposals']}")

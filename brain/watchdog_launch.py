@@ -7,11 +7,13 @@ import signal
 import subprocess
 import sys
 
+import asyncpg
+
 from brain.config import Settings
 from brain.errors import BrainError
 
 
-def start_watchdog(settings: Settings, admin_url: str) -> subprocess.Popen:
+def start_watchdog(settings: Settings, admin_url: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(DATABASE_URL=admin_url, BRAIN_HOME=str(settings.home))
     settings.home.mkdir(parents=True, exist_ok=True)  # with DATABASE_URL, nothing else has made it
@@ -22,7 +24,7 @@ def start_watchdog(settings: Settings, admin_url: str) -> subprocess.Popen:
         log.close()
 
 
-async def wait_for_watchdog(pool, proc: subprocess.Popen, timeout_s: float) -> None:
+async def wait_for_watchdog(pool: asyncpg.Pool, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
@@ -36,7 +38,7 @@ async def wait_for_watchdog(pool, proc: subprocess.Popen, timeout_s: float) -> N
     raise BrainError(f"the watchdog did not check in within {timeout_s:.0f}s")
 
 
-def stop_watchdog(proc: subprocess.Popen) -> None:
+def stop_watchdog(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:

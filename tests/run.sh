@@ -8,6 +8,8 @@ unset DATABASE_URL
 mkdir -p test-artifacts
 # The layer rules (pyproject.toml, [tool.importlinter]): a broken contract fails the run.
 .venv/bin/lint-imports --no-cache
+# The type checker (pyproject.toml, [tool.mypy]): a type error fails the run.
+$PY -m mypy
 $PY -m pytest -q "$@"
 
 if [ "${CI:-}" = "true" ] && $PY - <<'PYEOF'

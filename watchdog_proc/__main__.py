@@ -6,6 +6,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -18,23 +20,28 @@ from watchdog_proc import lease
 from watchdog_proc.actions import enforce, page, raise_halt
 from watchdog_proc.checks import L3, L4, Breach, Q as CHECKS, run_checks
 
+if TYPE_CHECKING:
+    from brain.config import Settings
+    from watchdog_proc.ib_link import IBLink
+
 log = logging.getLogger("watchdog")
 
 
-def active_invariants(conn) -> set[str] | None:
+def active_invariants(conn: psycopg.Connection[Any]) -> set[str] | None:
     try:
         return {inv for _id, _lvl, inv in conn.execute(CHECKS["active_halts"]).fetchall()}
     except psycopg.Error:
         return None
 
 
-def check_once(conn, s, ib_link=None, keep_watch=lambda: None) -> list[int]:
+def check_once(conn: psycopg.Connection[Any], s: Settings, ib_link: IBLink | None = None,
+               keep_watch: Callable[[], object] = lambda: None) -> list[int]:
     """One pass: check, raise what is new, keep the halts in force, and only then beat (a
     watchdog whose checks fail goes stale, and the brain stops entering trades); then page,
     whose retries must not make a watchdog that has checked look dead. keep_watch renews the
     watch's lease before each page (a failing one takes up to about 18 s).
     Returns the ids of halts raised."""
-    info = {"pid": os.getpid()}
+    info: dict[str, object] = {"pid": os.getpid()}
     if ib_link is not None:
         ib_link.ensure()
         info["ib"] = ib_link.state()
@@ -52,7 +59,7 @@ def check_once(conn, s, ib_link=None, keep_watch=lambda: None) -> list[int]:
     return [halt_id for halt_id, _ in raised]
 
 
-def _check_and_halt(conn, s, ib_link) -> list[tuple[int, Breach]]:
+def _check_and_halt(conn: psycopg.Connection[Any], s: Settings, ib_link: IBLink | None) -> list[tuple[int, Breach]]:
     active = active_invariants(conn)
     if active is None:
         # A halt table it cannot read is treated as halted: try to raise one so nothing trades
@@ -94,7 +101,7 @@ def main() -> int:
         return 1
     stop = False
 
-    def on_signal(*_):
+    def on_signal(*_: object) -> None:
         nonlocal stop
         stop = True
 
@@ -123,7 +130,9 @@ def main() -> int:
                 if standing_by_for is not None:
                     log.warning("taking over the watch (the other watchdog's lease ran out or was given up)")
                     standing_by_for = None
-                check_once(conn, s, ib_link, keep_watch=lambda: lease.hold(conn, me, lease_s, True))
+                check_once(conn, s, ib_link,
+                           # mypy does not carry the narrowing of conn into the lambda
+                           keep_watch=lambda: lease.hold(conn, me, lease_s, True))  # type: ignore[arg-type]
             else:
                 if standing_by_for is None and ib_link is not None:
                     ib_link.disconnect()  # the acting watchdog connects with the same client id
@@ -150,7 +159,7 @@ def main() -> int:
     return 0
 
 
-def _stand_by(conn, standing_by_for: str | None, lease_s: float) -> str | None:
+def _stand_by(conn: psycopg.Connection[Any], standing_by_for: str | None, lease_s: float) -> str | None:
     """Another watchdog holds the watch: say so once per holder. Returns its instance."""
     other, age = lease.holder(conn) or ({}, 0.0)
     if other.get("instance") != standing_by_for:

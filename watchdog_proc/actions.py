@@ -6,6 +6,7 @@ import logging
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -17,6 +18,9 @@ from brain.sql import load_queries
 from brain.topics import CycleOutcome
 from watchdog_proc.checks import L3, L4, Breach
 
+if TYPE_CHECKING:
+    from watchdog_proc.ib_link import IBLink
+
 Q = load_queries(Path(__file__).with_name("actions.sql"))
 log = logging.getLogger("watchdog")
 
@@ -24,14 +28,16 @@ LEVEL_MEANING = {1: "alert only", 2: "no new entries", 3: "working orders cancel
                  4: "every position flattened, broker locked, operator paged"}
 
 
-def flatten_paper(conn) -> list[dict]:
+def flatten_paper(conn: psycopg.Connection[Any]) -> list[dict]:
     """Close every paper position at its latest close, lock the account. One transaction."""
     closed, proceeds = [], 0.0
     for symbol, qty, avg, last in conn.execute(Q["positions"]).fetchall():
         price = last if last is not None else avg
         side = "sell" if qty > 0 else "buy"
         coid = f"flatten-{symbol}-{int(time.time() * 1000)}"
-        order_id = conn.execute(Q["close_order"], (coid, symbol, side, abs(qty), price)).fetchone()[0]
+        order = conn.execute(Q["close_order"], (coid, symbol, side, abs(qty), price)).fetchone()
+        assert order is not None  # INSERT ... RETURNING: one row
+        order_id = order[0]
         conn.execute(Q["close_fill"], (order_id, coid, f"paper:{coid}", symbol, side, abs(qty), price))
         conn.execute(Q["delete_position"], (symbol,))
         proceeds += qty * price
@@ -40,17 +46,17 @@ def flatten_paper(conn) -> list[dict]:
     return closed
 
 
-def record_flatten(conn, closed: list[dict]) -> None:
+def record_flatten(conn: psycopg.Connection[Any], closed: list[dict]) -> None:
     """The watchdog's IB flatten orders go on the book so the brain books their fills."""
     for c in closed:
         conn.execute(Q["ib_flatten_order"], (c["client_order_id"], c["symbol"], c["side"], abs(c["qty"])))
 
 
-def lock_book(conn, book: str) -> None:
+def lock_book(conn: psycopg.Connection[Any], book: str) -> None:
     conn.execute(Q["lock_book"], (book,))
 
 
-def cancel_orders(conn, level: int) -> list:
+def cancel_orders(conn: psycopg.Connection[Any], level: int) -> list:
     """Cancel on the book what a halt at this level stops (L3: entries; L4: everything but the
     watchdog's own closing orders), and end the cycle of each entry cancelled."""
     with conn.transaction():
@@ -63,7 +69,7 @@ def cancel_orders(conn, level: int) -> list:
     return rows
 
 
-def act_l4(conn, settings: Settings, ib_link) -> list[str]:
+def act_l4(conn: psycopg.Connection[Any], settings: Settings, ib_link: IBLink | None) -> list[str]:
     cancelled = cancel_orders(conn, L4)
     actions = [f"cancelled {len(cancelled)} working orders on the book"]
     if settings.broker == "ib":
@@ -85,7 +91,7 @@ def act_l4(conn, settings: Settings, ib_link) -> list[str]:
     return actions
 
 
-def act_l3(conn, settings: Settings, ib_link) -> list[str]:
+def act_l3(conn: psycopg.Connection[Any], settings: Settings, ib_link: IBLink | None) -> list[str]:
     cancelled = cancel_orders(conn, L3)
     actions = [f"cancelled {len(cancelled)} working entry orders on the book; stops stay in place"]
     if settings.broker == "ib":
@@ -96,15 +102,18 @@ def act_l3(conn, settings: Settings, ib_link) -> list[str]:
     return actions
 
 
-def raise_halt(conn, settings: Settings, breach: Breach, raised_by: str = "watchdog", ib_link=None) -> int:
+def raise_halt(conn: psycopg.Connection[Any], settings: Settings, breach: Breach, raised_by: str = "watchdog",
+               ib_link: IBLink | None = None) -> int:
     """Halt first, then act on its level, then journal it.
 
     The halt commits on its own before anything is done about it (then, at L4, the broker
     lock): the brain and the orders trigger see it at once, and nothing that fails while
     acting (the broker, a lock the brain holds, a full disk) can take it back. What acting
     leaves undone, enforce() redoes every pass."""
-    halt_id = conn.execute(Q["raise_halt"], (breach.level, breach.invariant, breach.reason,
-                                             json.dumps(breach.evidence), raised_by)).fetchone()[0]
+    raised = conn.execute(Q["raise_halt"], (breach.level, breach.invariant, breach.reason,
+                                            json.dumps(breach.evidence), raised_by)).fetchone()
+    assert raised is not None  # INSERT ... RETURNING: one row
+    halt_id = raised[0]
     log.error("HALT %d L%d %s: %s", halt_id, breach.level, breach.invariant, breach.reason)
     actions: list[str] = []
     if breach.level >= L4:
@@ -142,7 +151,7 @@ def raise_halt(conn, settings: Settings, breach: Breach, raised_by: str = "watch
     return halt_id
 
 
-def page(conn, settings: Settings, halt_id: int, breach: Breach, attempts: int = 3) -> None:
+def page(conn: psycopg.Connection[Any], settings: Settings, halt_id: int, breach: Breach, attempts: int = 3) -> None:
     """Tell the operator. Retries with backoff; a page that fails is itself recorded."""
     url = settings.page_webhook_url
     if not url:
@@ -168,10 +177,12 @@ def page(conn, settings: Settings, halt_id: int, breach: Breach, attempts: int =
     log.error("paging the operator failed after %d attempts: %s", attempts, error)
 
 
-def enforce(conn, settings: Settings | None = None, ib_link=None) -> list[str]:
+def enforce(conn: psycopg.Connection[Any], settings: Settings | None = None, ib_link: IBLink | None = None) -> list[str]:
     """Keep every active halt in force, whoever raised it: L3 and up keep entry orders
     cancelled; L4 keeps the book flat and the broker locked."""
-    level = conn.execute("SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL").fetchone()[0]
+    highest = conn.execute("SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL").fetchone()
+    assert highest is not None  # an aggregate: always one row
+    level = highest[0]
     done: list[str] = []
     if settings is not None and settings.broker == "ib":
         done = _enforce_ib(conn, settings, level, ib_link)
@@ -192,7 +203,7 @@ def enforce(conn, settings: Settings | None = None, ib_link=None) -> list[str]:
     return done
 
 
-def _enforce_ib(conn, settings: Settings, level: int, ib_link) -> list[str]:
+def _enforce_ib(conn: psycopg.Connection[Any], settings: Settings, level: int, ib_link: IBLink | None) -> list[str]:
     if level < L3:
         return []
     done = []

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from brain.config import Settings
 from brain.risk import limits
@@ -22,7 +25,7 @@ class Breach:
     evidence: dict = field(default_factory=dict)
 
 
-def run_checks(conn, s: Settings) -> list[Breach]:
+def run_checks(conn: psycopg.Connection[Any], s: Settings) -> list[Breach]:
     out: list[Breach] = []
     beats = {name: (age, stopped) for name, age, stopped in conn.execute(Q["heartbeats"]).fetchall()}
     # A brain the operator stopped cleanly is not a breach, and neither are the broker and
@@ -60,14 +63,18 @@ def run_checks(conn, s: Settings) -> list[Breach]:
         out.append(Breach("position_without_stop", L3, f"{len(naked)} open position(s) without a working stop: "
                           + ", ".join(sym for sym, _ in naked), {"positions": {sym: qty for sym, qty in naked}}))
 
-    dead, oldest = conn.execute(Q["bus"]).fetchone()
+    bus = conn.execute(Q["bus"]).fetchone()
+    assert bus is not None  # an aggregate: always one row
+    dead, oldest = bus
     if dead:
         out.append(Breach("dead_letters", L1, f"{dead} bus deliveries are dead-lettered", {"dead": dead}))
     if oldest > s.backlog_age_s:
         out.append(Breach("bus_backlog", L2, f"a bus message has waited {oldest:.0f}s (limit {s.backlog_age_s:.0f}s)",
                           {"oldest_waiting_s": round(oldest, 3)}))
 
-    spent = conn.execute(Q["spend_today"]).fetchone()[0]
+    spend = conn.execute(Q["spend_today"]).fetchone()
+    assert spend is not None  # an aggregate: always one row
+    spent = spend[0]
     if spent >= s.router_daily_budget_usd > 0:
         out.append(Breach("model_budget", L2, f"model spend today ${spent:.2f} reached the ${s.router_daily_budget_usd:.2f} budget",
                           {"spent_usd": round(spent, 6), "budget_usd": s.router_daily_budget_usd}))

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ib_async
 
 log = logging.getLogger("watchdog")
 
@@ -24,18 +29,18 @@ FLATTEN_SETTLE_S = 10.0
 CANCELLED = ("Cancelled", "ApiCancelled", "Inactive")
 
 
-def _is_flatten(trade) -> bool:
+def _is_flatten(trade: ib_async.Trade) -> bool:
     return (trade.order.orderRef or "").startswith(FLATTEN_PREFIX)
 
 
-def _is_entry(trade) -> bool:
+def _is_entry(trade: ib_async.Trade) -> bool:
     """An opening leg the brain placed: not a stop or take-profit child, not a flatten."""
     return (trade.order.parentId == 0 and not _is_flatten(trade)
             and not (trade.order.orderRef or "").endswith(("-stop", "-tp")))
 
 
 class IBLink:
-    def __init__(self, host: str, port: int, client_id: int, account: str = "", ib=None) -> None:
+    def __init__(self, host: str, port: int, client_id: int, account: str = "", ib: ib_async.IB | None = None) -> None:
         if ib is None:
             from ib_async import IB
 
@@ -67,7 +72,7 @@ class IBLink:
     def state(self) -> str:
         return "connected" if self.ib.isConnected() else f"down: {self.last_error or 'not connected'}"
 
-    def _cancel(self, which) -> list[str]:
+    def _cancel(self, which: Callable[[ib_async.Trade], bool]) -> list[str]:
         cancelled = []
         for trade in self.ib.reqAllOpenOrders():
             if which(trade):
@@ -83,11 +88,11 @@ class IBLink:
         """Every working order at IB except the watchdog's own closing orders."""
         return self._cancel(lambda t: not _is_flatten(t))
 
-    def _positions(self) -> list:
+    def _positions(self) -> list[ib_async.Position]:
         return [p for p in self.ib.reqPositions()
                 if p.position and (not self.account or p.account == self.account)]
 
-    def flatten(self) -> list[dict]:
+    def flatten(self) -> list[dict[str, Any]]:
         """L4: cancel everything at IB, then close every position at market, except what a
         closing order already works on or has just closed (a second L4 halt while the first
         one's closing orders work or settle)."""
@@ -97,7 +102,7 @@ class IBLink:
             self.ib.reqGlobalCancel()
         return [self.close(p.contract, p.position) for p in self.unflattened()]
 
-    def close(self, contract, position: float) -> dict:
+    def close(self, contract: ib_async.Contract, position: float) -> dict[str, Any]:
         from ib_async import MarketOrder
 
         contract.exchange = contract.exchange or "SMART"
@@ -106,7 +111,7 @@ class IBLink:
         self.ib.placeOrder(contract, MarketOrder(side, abs(position), orderRef=ref, tif="DAY"))
         return {"symbol": contract.symbol, "qty": position, "client_order_id": ref, "side": side.lower()}
 
-    def unflattened(self) -> list:
+    def unflattened(self) -> list[ib_async.Position]:
         """Positions still open with no closing order working for them, nor one that filled
         too lately for IB's position report to show it. What IB and ib_async hold is the only
         record: open orders, this session's own (listed before IB lists them), and the day's

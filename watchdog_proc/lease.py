@@ -15,8 +15,12 @@ import logging
 import os
 import socket
 import uuid
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+
+if TYPE_CHECKING:
+    from brain.config import Settings
 
 log = logging.getLogger("watchdog")
 
@@ -35,7 +39,7 @@ GIVE_UP = """UPDATE app_state SET updated_at = 'epoch'
               WHERE key = %(key)s AND value->>'instance' = %(instance)s"""
 
 
-def lease_s(settings) -> float:
+def lease_s(settings: Settings) -> float:
     """How long a lease holds unrenewed (BRAIN_WATCHDOG_LEASE_S, 30 s): longer than one slow
     step of a pass (a page that fails takes three attempts of up to 5 s; a broker can take
     its time), so that the watch is not handed over while its holder still acts; it is also
@@ -47,7 +51,7 @@ def identity() -> dict:
     return {"instance": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def hold(conn, me: dict, ttl_s: float, holding: bool) -> bool:
+def hold(conn: psycopg.Connection[Any], me: dict, ttl_s: float, holding: bool) -> bool:
     """Take or renew the lease; False while another watchdog holds it.
 
     When app_state stays locked past the connection's lock_timeout (no watchdog holds a lock
@@ -71,11 +75,11 @@ def hold(conn, me: dict, ttl_s: float, holding: bool) -> bool:
     return False
 
 
-def holder(conn) -> tuple[dict, float] | None:
+def holder(conn: psycopg.Connection[Any]) -> tuple[dict, float] | None:
     """The lease's holder and how many seconds ago it renewed it."""
     row = conn.execute(HOLDER, {"key": KEY}).fetchone()
     return (row[0], row[1]) if row else None
 
 
-def give_up(conn, me: dict) -> None:
+def give_up(conn: psycopg.Connection[Any], me: dict) -> None:
     conn.execute(GIVE_UP, {"key": KEY, "instance": me["instance"]})

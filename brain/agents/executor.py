@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from typing import cast
+
+import asyncpg
 
 import asyncpg
 
@@ -13,7 +16,8 @@ from brain.agents import reads
 from brain.agents.context import AgentContext
 from brain.topics import CycleOutcome, OrderPlaced, TradeProposal, TradeSignature
 from brain.broker.base import BracketOrder
-from brain.bus import Bus, Delivery, HandlerResult, Outgoing
+from brain.bus import Bus, Delivery, Handler, HandlerResult, Outgoing
+from brain.db.types import Conn
 from brain.risk.gate import no_room_for
 from brain.sql import queries_beside
 
@@ -31,7 +35,7 @@ def _outcome(p: TradeProposal, outcome: str, by: str, detail: str, corr: str | N
                                                   detail=detail), "executor", corr, cause)
 
 
-async def permission(conn, stale_s: float, require_watchdog: bool) -> str | None:
+async def permission(conn: Conn, stale_s: float, require_watchdog: bool) -> str | None:
     """Why new entries are refused right now, or None."""
     halts = await conn.fetch(Q["blocking_halts"])
     if halts:
@@ -46,11 +50,11 @@ async def permission(conn, stale_s: float, require_watchdog: bool) -> str | None
     return None
 
 
-def make_handler(ctx: AgentContext, require_watchdog: bool = True):
+def make_handler(ctx: AgentContext, require_watchdog: bool = True) -> Handler:
     async def handle(d: Delivery) -> HandlerResult | None:
-        sig: TradeSignature = d.payload
+        sig = cast(TradeSignature, d.payload)  # the bus validated it as its topic's model
         rows = await ctx.pool.fetch(Q["signatures"], sig.proposal_message_id)
-        sigs = {}
+        sigs: dict[str, TradeSignature] = {}
         for r in rows:
             s = TradeSignature.model_validate_json(r["payload"])
             sigs.setdefault(s.signer, s)
@@ -65,7 +69,7 @@ def make_handler(ctx: AgentContext, require_watchdog: bool = True):
         order = BracketOrder(client_order_id(proposal.proposal_id), proposal.symbol, proposal.side, qty or 0.0,
                              proposal.stop, proposal.take_profit, corr or "", proposal.proposal_id, proposal.bar_time)
 
-        async def decide(conn) -> list[Outgoing]:
+        async def decide(conn: Conn) -> list[Outgoing]:
             if await cycle_decided(conn, corr):
                 return []  # decided by an earlier delivery, or expired while the signatures came in
             if vetoes:
@@ -101,7 +105,7 @@ def make_handler(ctx: AgentContext, require_watchdog: bool = True):
     return handle
 
 
-async def cycle_decided(conn, correlation_id: str | None) -> bool:
+async def cycle_decided(conn: Conn, correlation_id: str | None) -> bool:
     """Take the cycle's lock until the transaction ends, then: has it an outcome or an order?"""
     await conn.execute(Q["lock_cycle"], correlation_id or "")
     return await conn.fetchval(Q["cycle_decided"], correlation_id)
@@ -119,4 +123,5 @@ async def expire_stale_proposals(pool: asyncpg.Pool, bus: Bus, timeout_s: float)
                 await bus.publish("cycle.outcome", CycleOutcome(
                     symbol=p.symbol, bar_time=p.bar_time, outcome="expired", by="executor",
                     detail=f"fewer than three signatures within {timeout_s:.0f}s"),
-                    from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"], conn=conn)
+                    from_agent="executor", correlation_id=r["correlation_id"], causation_id=r["id"],
+                    conn=conn)

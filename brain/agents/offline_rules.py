@@ -77,7 +77,9 @@ def double_checker(x: dict[str, Any]) -> dict[str, Any]:
 
 def self_optimizer(x: dict[str, Any]) -> dict[str, Any]:
     """A plain reading of the statistics: what the vetoes and the counterfactuals say."""
-    worked, not_worked, recs = [], [], []
+    worked: list[str] = []
+    not_worked: list[str] = []
+    recs = []
     cf = x["counterfactuals"]["vetoed"]
     vetoed = sum(cf.values())
     if vetoed:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 
-import asyncpg
-
+from brain.broker.base import Broker
+from brain.db.types import Queryable
 from brain.risk.gate import Account
 from brain.signals.state import MarketState
 
 
-async def market_state(conn: asyncpg.Pool | asyncpg.Connection, message_id: int) -> MarketState:
+async def market_state(conn: Queryable, message_id: int) -> MarketState:
     """The market.state message as stored: agents re-read it rather than trust a copy."""
     raw = await conn.fetchval("SELECT payload::text FROM agent_messages WHERE id = $1 AND topic = 'market.state'",
                               message_id)
@@ -26,7 +26,7 @@ HOLDING = (f"SELECT EXISTS (SELECT 1 FROM positions WHERE account = $3 AND symbo
            f"OR EXISTS (SELECT 1 {_ENTERING} AND symbol = $2)")
 
 
-async def account(conn, broker) -> Account:
+async def account(conn: Queryable, broker: Broker) -> Account:
     """The account as the risk limits see it: what is held, and what is being entered."""
     row = await broker.account_row(conn)
     # Entries first: an entry that fills between the two reads is then seen once or twice,
@@ -42,6 +42,6 @@ async def account(conn, broker) -> Account:
                    day_start_equity=row["day_start_equity"], open_positions=held, locked=row["locked"])
 
 
-async def holding(conn, broker, symbol: str) -> bool:
+async def holding(conn: Queryable, broker: Broker, symbol: str) -> bool:
     """Held, or being entered (see ENTERING)."""
     return await conn.fetchval(HOLDING, broker.name, symbol, broker.account)

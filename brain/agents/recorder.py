@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-import asyncpg
 
 from brain.agents.context import AgentContext
-from brain.bus import Delivery, HandlerResult
+from brain.bus import Delivery, Handler, HandlerResult, Outgoing
+from brain.db.types import Conn, Queryable
 from brain.journal import JournalEntry, record_entry
 
 MESSAGES = "SELECT id, topic, from_agent, payload::text AS payload FROM agent_messages WHERE correlation_id = $1 ORDER BY id"
@@ -19,18 +20,18 @@ INDICATOR_ORDER = ("rsi", "macd_hist", "bb_pct_b", "adx", "ema_fast", "ema_slow"
                    "vwap", "volume_ratio", "realized_vol", "vol_pct", "atr")
 
 
-def _fmt(v) -> str:
+def _fmt(v: object) -> str:
     return f"{v:,.4f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
 
 
-def _call(c: dict | None) -> str:
+def _call(c: dict[str, Any] | None) -> str:
     if not c:
         return "no model call"
     return f"route `{c['route']}`, model `{c['model']}`, skill `{c['skill']}` ({c['skill_hash'][:12]}), ${c['cost_usd']:.4f}"
 
 
-def build_entry(correlation_id: str, messages: list[dict], calls: list[dict]) -> JournalEntry:
-    by_topic: dict[str, list[dict]] = {}
+def build_entry(correlation_id: str | None, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> JournalEntry:
+    by_topic: dict[str, list[Any]] = {}  # payloads as JSON
     for m in messages:
         by_topic.setdefault(m["topic"], []).append(m["payload"])
     outcome = by_topic["cycle.outcome"][-1]
@@ -91,7 +92,7 @@ def build_entry(correlation_id: str, messages: list[dict], calls: list[dict]) ->
                         correlation_id=correlation_id, sections=sections, facts=facts)
 
 
-async def record_cycle(conn: asyncpg.Connection | asyncpg.Pool, context_dir: Path, correlation_id: str) -> int:
+async def record_cycle(conn: Queryable, context_dir: Path, correlation_id: str | None) -> int:
     messages = [{"id": r["id"], "topic": r["topic"], "payload": json.loads(r["payload"])}
                 for r in await conn.fetch(MESSAGES, correlation_id)]
     calls = [dict(r) for r in await conn.fetch(CALLS, correlation_id)]
@@ -101,11 +102,11 @@ async def record_cycle(conn: asyncpg.Connection | asyncpg.Pool, context_dir: Pat
     return await record_entry(conn, context_dir, entry, durable=False)
 
 
-def make_handler(ctx: AgentContext):
+def make_handler(ctx: AgentContext) -> Handler:
     async def handle(d: Delivery) -> HandlerResult:
         await ctx.router.flush_ledger()  # the cycle's model calls must be in the ledger it quotes
 
-        async def record(conn) -> list:
+        async def record(conn: Conn) -> list[Outgoing]:
             # The row commits with the ack, so a redelivered outcome is journaled once.
             await record_cycle(conn, ctx.context_dir, d.correlation_id)
             return []

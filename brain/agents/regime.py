@@ -2,11 +2,14 @@
 numbers, never less; code enforces that after the answer."""
 from __future__ import annotations
 
+from typing import cast
+
 from brain.agents.context import AgentContext, call_info
-from brain.topics import RegimeAssessment, correlation_for
-from brain.bus import Delivery, Outgoing
+from brain.bus import Delivery, Handler, Outgoing
 from brain.router.answers import ModelFailure
+from brain.signals.state import MarketState
 from brain.strategy import REGIME_STANCE_CAP
+from brain.topics import RegimeAssessment, correlation_for
 
 CAUTION = {"trending_up": 0, "trending_down": 0, "ranging": 1, "volatile": 2}
 STANCE_RANK = {"risk_off": 0, "neutral": 1, "risk_on": 2}
@@ -26,9 +29,9 @@ def clamp(computed: str, regime: str, stance: str) -> tuple[str, str, list[str]]
     return regime, stance, notes
 
 
-def make_handler(ctx: AgentContext):
+def make_handler(ctx: AgentContext) -> Handler:
     async def handle(d: Delivery) -> list[Outgoing]:
-        state = d.payload
+        state = cast(MarketState, d.payload)  # the bus validated it as its topic's model
         corr = d.correlation_id or correlation_for(state.symbol, state.bar_time)
         inputs = {"symbol": state.symbol, "bar_time": state.bar_time.isoformat(), "close": state.close,
                   "computed_regime": state.computed_regime, "composite": state.composite,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
+from typing import Any, cast
 
 from brain.agents import reads
 from brain.agents.context import AgentContext, call_info
 from brain.agents.strategist import bracket
-from brain.topics import TradeProposal, TradeSignature
-from brain.bus import Delivery, Outgoing
+from brain.bus import Delivery, Handler, Outgoing
+from brain.topics import ModelCall, TradeProposal, TradeSignature
 from brain.risk.gate import Proposal, evaluate
 from brain.router.answers import ModelFailure
 from brain.strategy import StrategyParams
@@ -18,17 +19,17 @@ DRIFT_LIMIT = 0.01          # the latest close may be at most 1% from the propos
 TOLERANCE = 1e-6            # relative difference below which two numbers are the same number
 
 
-def _signature(d: Delivery, p: TradeProposal, signer: str, verdict: str, reasons: list[str], numbers: dict,
-               qty: float | None = None, call=None) -> list[Outgoing]:
+def _signature(d: Delivery, p: TradeProposal, signer: str, verdict: str, reasons: list[str], numbers: dict[str, Any],
+               qty: float | None = None, call: ModelCall | None = None) -> list[Outgoing]:
     clean = {k: float(v) for k, v in numbers.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     sig = TradeSignature(proposal_id=p.proposal_id, proposal_message_id=d.message_id, signer=signer,
                          verdict=verdict, reasons=reasons, qty=qty, numbers_seen=clean, call=call)
     return [Outgoing("trade.signature", sig, signer, d.correlation_id, d.message_id)]
 
 
-def risk_gate(ctx: AgentContext):
+def risk_gate(ctx: AgentContext) -> Handler:
     async def handle(d: Delivery) -> list[Outgoing]:
-        p: TradeProposal = d.payload
+        p = cast(TradeProposal, d.payload)  # the bus validated it as its topic's model
         account = await reads.account(ctx.pool, ctx.broker)
         decision = evaluate(Proposal(p.symbol, p.side, p.entry, p.stop, p.take_profit, p.confidence, p.edge,
                                      p.size_factor, p.stance), account)
@@ -52,11 +53,11 @@ def risk_gate(ctx: AgentContext):
     return handle
 
 
-def fact_checker(ctx: AgentContext):
+def fact_checker(ctx: AgentContext) -> Handler:
     params = StrategyParams.of(ctx.settings)
 
     async def handle(d: Delivery) -> list[Outgoing]:
-        p: TradeProposal = d.payload
+        p = cast(TradeProposal, d.payload)  # the bus validated it as its topic's model
         state = await reads.market_state(ctx.pool, p.state_message_id)
         bar = await ctx.pool.fetchrow("SELECT close FROM bars WHERE symbol = $1 AND ts = $2", p.symbol, p.bar_time)
         latest = await ctx.pool.fetchrow(
@@ -92,9 +93,9 @@ def fact_checker(ctx: AgentContext):
     return handle
 
 
-def double_checker(ctx: AgentContext):
+def double_checker(ctx: AgentContext) -> Handler:
     async def handle(d: Delivery) -> list[Outgoing]:
-        p: TradeProposal = d.payload
+        p = cast(TradeProposal, d.payload)  # the bus validated it as its topic's model
         # Blind: built from the stored market state; the proposal contributes only its side.
         state = await reads.market_state(ctx.pool, p.state_message_id)
         inputs = {"symbol": state.symbol, "bar_time": state.bar_time.isoformat(), "close": state.close,

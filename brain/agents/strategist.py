@@ -3,10 +3,12 @@
 the model judges quality."""
 from __future__ import annotations
 
+from typing import cast
+
 from brain.agents import reads
 from brain.agents.context import AgentContext, call_info
-from brain.topics import CycleOutcome, TradeProposal, TradeSkip
-from brain.bus import Delivery, Outgoing
+from brain.bus import Delivery, Handler, Outgoing
+from brain.topics import CycleOutcome, ModelCall, RegimeAssessment, TradeProposal, TradeSkip
 from brain.router.answers import ModelFailure
 from brain.signals.state import MarketState
 from brain.strategy import DEFAULT, StrategyParams, stance_against
@@ -18,17 +20,17 @@ def bracket(side: str, close: float, atr: float, params: StrategyParams = DEFAUL
     return round(close + params.stop_atr * atr, 4), round(close - params.target_atr * atr, 4)
 
 
-def make_handler(ctx: AgentContext):
+def make_handler(ctx: AgentContext) -> Handler:
     params = StrategyParams.of(ctx.settings)
 
     async def handle(d: Delivery) -> list[Outgoing]:
-        a = d.payload
+        a = cast(RegimeAssessment, d.payload)  # the bus validated it as its topic's model
         state = await reads.market_state(ctx.pool, a.state_message_id)
         corr = d.correlation_id
         side = state.signalled_side
         atr = state.indicators["atr"]
 
-        def skip(reason: str, call=None) -> list[Outgoing]:
+        def skip(reason: str, call: ModelCall | None = None) -> list[Outgoing]:
             numbers = {"close": state.close, "composite": state.composite, "atr": atr}
             return [Outgoing("trade.skip", TradeSkip(symbol=state.symbol, bar_time=state.bar_time, by="strategist",
                                                      reason=reason, numbers=numbers, call=call),

@@ -6,9 +6,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from brain.backtest.metrics import buy_and_hold, compute
 from brain.bench.scratch import scratch_database
@@ -42,7 +44,8 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _window(history: ValidatedHistory, start, end) -> tuple[dict, dict]:
+def _window(history: ValidatedHistory, start: datetime | None,
+            end: datetime | None) -> tuple[dict[str, float], dict[str, float]]:
     opens, closes = {}, {}
     for s, f in history.frames.items():
         part = f[(f.index >= start) if start else slice(None)]
@@ -54,7 +57,8 @@ def _window(history: ValidatedHistory, start, end) -> tuple[dict, dict]:
 
 
 async def run_backtest(settings: Settings, history: ValidatedHistory, start: datetime | None,
-                       split: datetime | None, report_dir: Path, progress=None) -> dict:
+                       split: datetime | None, report_dir: Path,
+                       progress: Callable[[int, int], object] | None = None) -> dict[str, Any]:
     admin = admin_url(settings)
     with scratch_database(admin, "brain_backtest") as url:
         cfg = settings.model_copy(update={"database_url": url, "app_database_url": None, "ingress_port": 0,
@@ -111,7 +115,7 @@ async def run_backtest(settings: Settings, history: ValidatedHistory, start: dat
     return result
 
 
-async def _tick(feed: ReplayFeed, progress) -> None:
+async def _tick(feed: ReplayFeed, progress: Callable[[int, int], object]) -> None:
     while True:
         await asyncio.sleep(1.0)
         progress(feed.stats.bars + feed.stats.skipped_existing, feed.total)
@@ -125,7 +129,7 @@ def _metrics_table(title: str, m: dict) -> str:
             f"| equity | {m['start_equity']:,.2f} -> {m['end_equity']:,.2f} |\n")
 
 
-def render_report(r: dict, history: ValidatedHistory, start, split) -> str:
+def render_report(r: dict[str, Any], history: ValidatedHistory, start: datetime | None, split: datetime | None) -> str:
     when = datetime.now(timezone.utc)
     parts = [f"# Backtest {when:%Y-%m-%d %H:%M} UTC", "",
              f"Symbols {', '.join(history.frames)}; from {start:%Y-%m-%d}" if start else

@@ -26,10 +26,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 
-from brain.bus import Q, Bus, Outgoing
+from brain.bus import Q, Bus, Delivery, Outgoing
 from brain.config import Settings
 from brain.db.urls import psycopg_conninfo, with_user
 from brain.messages import Payload, topic
@@ -97,13 +98,14 @@ class _Sink:
         # watching the run costs the machine nothing while it is measured.
         self.all_handled = asyncio.Event()
 
-    async def handle(self, d):
-        if d.payload.n < 0:  # the producer's warm-up message
+    async def handle(self, d: Delivery) -> list[Outgoing] | None:
+        ping = cast(BenchPing, d.payload)  # the bus validated it as its topic's model
+        if ping.n < 0:  # the producer's warm-up message
             return None
-        self.latencies_ms.append((time.monotonic() - d.payload.sent_at) * 1000)
+        self.latencies_ms.append((time.monotonic() - ping.sent_at) * 1000)
         if len(self.latencies_ms) >= self.expected:
             self.all_handled.set()
-        return [d.reply("bench.pong", BenchPong(n=d.payload.n), from_agent="bench")]
+        return [d.reply("bench.pong", BenchPong(n=ping.n), from_agent="bench")]
 
 
 async def _wait_acked(pool: asyncpg.Pool, timeout: float = 120.0) -> None:
@@ -124,6 +126,7 @@ async def _producer(url: str, topic_name: str, count: int, rate: float) -> Async
     producer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "brain.bench.bus_producer", url, topic_name, str(count), str(rate),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    assert producer.stdout is not None and producer.stdin is not None  # both are pipes
     try:
         if (await producer.stdout.readline()).strip() != b"ready":
             raise RuntimeError("the benchmark producer did not start")
@@ -136,6 +139,7 @@ async def _producer(url: str, topic_name: str, count: int, rate: float) -> Async
 
 async def _go(producer: asyncio.subprocess.Process) -> dict:
     """Let the producer publish; returns its report once it has published everything."""
+    assert producer.stdout is not None and producer.stdin is not None  # both are pipes
     producer.stdin.write(b"go\n")
     await producer.stdin.drain()
     return json.loads(await producer.stdout.readline())
@@ -173,6 +177,7 @@ async def _through_the_bus(url: str, settings: Settings, count: int, rate: float
     await bus.start()
     try:
         async with _producer(url, "bench.ping", count, rate) as producer:
+            assert bus.listener is not None  # bus.start() made it
             await asyncio.wait_for(bus.listener.connected.wait(), 10)
             await _wait_acked(pool)  # the warm-up message
             cpu = time.process_time()

@@ -3,6 +3,9 @@ local server that reports usage (and prompt caching) the way the API does: the s
 tokens that were cache reads."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import asyncpg
 
 from brain.bench.model_server import ModelServer
@@ -12,7 +15,7 @@ from brain.router.router import Router
 from brain.skills.parse import parse_skill
 
 
-async def run_cache_bench(url: str, skills_dir, philosophy: str, calls: int = 50) -> dict:
+async def run_cache_bench(url: str, skills_dir: Path, philosophy: str, calls: int = 50) -> dict[str, Any]:
     skill = parse_skill(skills_dir / "regime" / "SKILL.md")
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
@@ -27,6 +30,7 @@ async def run_cache_bench(url: str, skills_dir, philosophy: str, calls: int = 50
                                        FROM llm_cost_ledger WHERE route = 'anthropic'""")
     finally:
         await pool.close()
+    assert row is not None  # an aggregate: always one row
     total = row["fresh"] + row["reads"] + row["writes"]
     return {"calls": calls, "input_tokens": total, "cache_read_tokens": row["reads"],
             "cache_read_share": round(row["reads"] / total, 4), "cost_usd": round(row["cost"], 6)}

@@ -3,7 +3,9 @@ agent graph and the durable bus, with the offline route: throughput and bar-to-o
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from brain import aio
 from brain.backtest.run import run_backtest
@@ -11,7 +13,7 @@ from brain.config import Settings
 from brain.market.history import load_history
 
 
-def run_cycle_bench(settings: Settings, progress) -> dict:
+def run_cycle_bench(settings: Settings, progress: Callable[[str], object]) -> dict[str, Any]:
     cfg = settings.model_copy(update={"router_routes": ["offline"]})
     history = load_history()
     progress(f"backtest of {', '.join(history.frames)}: {sum(len(f) for f in history.frames.values())} bars")

@@ -8,6 +8,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -35,7 +37,8 @@ def _seed(admin: psycopg.Connection) -> None:
                       "VALUES (%s, %s, 'sell', 'close', 'stop', 1, 1, 'working')", (f"{sym}-stop-{time.time_ns()}", sym))
 
 
-def run_watchdog_bench(url: str, settings: Settings, injections: int = 20, progress=lambda m: None) -> dict:
+def run_watchdog_bench(url: str, settings: Settings, injections: int = 20,
+                       progress: Callable[[str], object] = lambda m: None) -> dict[str, Any]:
     env = dict(os.environ, DATABASE_URL=url, BRAIN_HOME=str(settings.home),
                BRAIN_CONTEXT_DIR=str(settings.home / "bench-context"),
                BRAIN_WATCHDOG_INTERVAL_S=str(settings.watchdog_interval_s), BRAIN_HEARTBEAT_STALE_S="3600",
@@ -64,8 +67,11 @@ def run_watchdog_bench(url: str, settings: Settings, injections: int = 20, progr
                         pass
                     except psycopg.errors.RaiseException:
                         refused = time.monotonic() - start
-                if flat is None and admin.execute("SELECT count(*) FROM positions").fetchone()[0] == 0:
-                    flat = time.monotonic() - start
+                if flat is None:
+                    held = admin.execute("SELECT count(*) FROM positions").fetchone()
+                    assert held is not None  # an aggregate: always one row
+                    if held[0] == 0:
+                        flat = time.monotonic() - start
                 time.sleep(0.002)
             if refused is None or flat is None:
                 raise RuntimeError("the watchdog did not halt within 30s")

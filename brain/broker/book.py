@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncpg
 
 from brain.broker.base import BracketOrder
+from brain.db.types import Conn
 from brain.errors import BrainError
 from brain.sql import queries_beside
 
@@ -15,7 +16,7 @@ class OrderRefused(BrainError):
     """The database refused the order (an active halt at L2 or above)."""
 
 
-async def record_bracket(conn: asyncpg.Connection, order: BracketOrder, broker: str) -> bool:
+async def record_bracket(conn: Conn, order: BracketOrder, broker: str) -> bool:
     """Insert the entry (working) and its stop and take-profit (new until the entry fills).
     False when the client order id is already there: placement is idempotent. The halt
     trigger on `orders` refuses here, as OrderRefused, before any broker sees the order;
@@ -39,13 +40,14 @@ async def record_bracket(conn: asyncpg.Connection, order: BracketOrder, broker: 
     return True
 
 
-async def bracket_levels(conn: asyncpg.Connection, client_order_id: str) -> tuple[float | None, float | None]:
+async def bracket_levels(conn: Conn, client_order_id: str) -> tuple[float | None, float | None]:
     """The stop and take-profit levels of an entry's bracket, for the position it opens."""
     row = await conn.fetchrow(Q["bracket_levels"], f"{client_order_id}-stop", f"{client_order_id}-tp")
+    assert row is not None  # a SELECT of two subqueries: always one row
     return row["stop"], row["take_profit"]
 
 
-async def round_trip_pnl(conn: asyncpg.Connection, held: float, exit_price: float, avg_price: float,
+async def round_trip_pnl(conn: Conn, held: float, exit_price: float, avg_price: float,
                          exit_commission: float, entry_client_order_id: str | None) -> float:
     """A closed position's P&L: the move on the signed quantity held, less both commissions of
     the round trip (the entry's are on the entry's fills)."""

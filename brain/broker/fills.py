@@ -2,13 +2,17 @@
 outcome for each entry. Shared by the paper broker's replay and the IB adapter."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
 import pandas as pd
 
+from brain.broker.base import Fill
 from brain.topics import CycleOutcome, OrderFilled
 from brain.bus import Outgoing
 
 
-def fill_messages(fills, bar_ts) -> list[Outgoing]:
+def fill_messages(fills: Iterable[Fill], bar_ts: datetime) -> list[Outgoing]:
     """order.filled for each fill, and the cycle's `filled` outcome for each entry; bar_ts is
     the bar a fill happened on when its correlation id does not name one."""
     out = []
@@ -25,7 +29,7 @@ def fill_messages(fills, bar_ts) -> list[Outgoing]:
     return out
 
 
-def _bar_time(correlation_id: str | None, bar_ts):
+def _bar_time(correlation_id: str | None, bar_ts: datetime) -> datetime:
     if correlation_id and "@" in correlation_id:
         return pd.Timestamp(correlation_id.split("@", 1)[1]).to_pydatetime()
     return bar_ts

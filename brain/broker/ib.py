@@ -17,15 +17,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, cast
 
 import asyncpg
+
+if TYPE_CHECKING:
+    import ib_async
+
+    from brain.market.bars import Bar
 
 from brain.aio import Tasks
 from brain.broker.base import BracketOrder, Fill, OrderResult
 from brain.broker.book import bracket_levels, record_bracket, round_trip_pnl
 from brain.broker.fills import fill_messages
+from brain.bus import Outgoing
+from brain.db.types import Conn, Queryable
 from brain.errors import BrainError, one_line
 from brain.heartbeat import beat
 from brain.sql import queries_beside
@@ -55,13 +64,13 @@ class IBConfig:
     heartbeat_s: float = 1.0
 
 
-def stock(symbol: str):
+def stock(symbol: str) -> ib_async.Stock:
     from ib_async import Stock
 
     return Stock(symbol, "SMART", "USD")
 
 
-def bracket_legs(ib, order: BracketOrder) -> list:
+def bracket_legs(ib: ib_async.IB, order: BracketOrder) -> list[ib_async.Order]:
     """Market entry, take-profit and stop; only the last leg transmits, so IB receives the
     three together and never holds an entry without its exits."""
     from ib_async import LimitOrder, MarketOrder, StopOrder
@@ -81,14 +90,16 @@ class IBBroker:
     name = "ib"
     account = BOOK
 
-    def __init__(self, ib, cfg: IBConfig, pool: asyncpg.Pool, publish=None, starting_cash: float = 0.0) -> None:
+    def __init__(self, ib: ib_async.IB, cfg: IBConfig, pool: asyncpg.Pool,
+                 publish: Callable[[list[Outgoing], Conn], Awaitable[object]] | None = None,
+                 starting_cash: float = 0.0) -> None:
         self.ib = ib
         self.cfg = cfg
         self.pool = pool
         # publish(outgoing list, conn): how fills reach the bus (order.filled, cycle.outcome).
         self.publish = publish
         self.starting_cash = starting_cash
-        self._contracts: dict[str, object] = {}
+        self._contracts: dict[str, ib_async.Contract] = {}
         # Database work for IB's events, run one at a time in arrival order (see _spawn).
         self._events = Tasks("IB")
         self._serial = asyncio.Lock()
@@ -144,11 +155,11 @@ class IBBroker:
     def _on_disconnect(self) -> None:
         log.warning("IB gateway disconnected; no broker heartbeat until it is back")
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Awaitable[object]) -> None:
         # ib_async calls handlers synchronously; the database work runs as a task, kept
         # referenced so it is not collected half-way, and a failure is logged, never lost.
         # One at a time, in arrival order: a commission must find the fill IB sent before it.
-        async def in_order():
+        async def in_order() -> object:
             async with self._serial:
                 return await coro
 
@@ -180,7 +191,7 @@ class IBBroker:
     def _at_broker(self, client_order_id: str) -> bool:
         return any(t.order.orderRef == client_order_id for t in self.ib.trades())
 
-    async def _contract(self, symbol: str):
+    async def _contract(self, symbol: str) -> ib_async.Contract:
         if symbol not in self._contracts:
             # Bounded: the executor asks this holding the lock every entry decision waits on.
             try:
@@ -191,10 +202,10 @@ class IBBroker:
                     from None
             if not qualified or qualified[0] is None:
                 raise BrainError(f"IB does not know the stock {symbol!r} on SMART/USD")
-            self._contracts[symbol] = qualified[0]
+            self._contracts[symbol] = qualified[0]  # type: ignore[assignment]  # a list only with returnAll=True
         return self._contracts[symbol]
 
-    async def place_bracket(self, conn: asyncpg.Connection, order: BracketOrder) -> OrderResult:
+    async def place_bracket(self, conn: Conn, order: BracketOrder) -> OrderResult:
         acct = await conn.fetchrow(Q["account"], BOOK)
         if acct is not None and acct["locked"]:
             return OrderResult(order.client_order_id, "rejected", "the broker adapter is locked (L4 halt)")
@@ -216,21 +227,21 @@ class IBBroker:
             return OrderResult(order.client_order_id, "rejected", str(exc))
         return OrderResult(order.client_order_id, "working", "bracket sent to IB")
 
-    async def on_bars(self, conn: asyncpg.Connection, bars) -> list[Fill]:
+    async def on_bars(self, conn: Conn, bars: Sequence[Bar]) -> list[Fill]:
         return []  # IB fills arrive as execution events, not from bars
 
     # ------------------------------------------------------------------ executions
-    def _on_execution(self, trade, fill) -> None:
+    def _on_execution(self, trade: ib_async.Trade, fill: ib_async.Fill) -> None:
         self._spawn(self.record_execution(fill))
 
-    def _on_commission(self, trade, fill, report) -> None:
+    def _on_commission(self, trade: ib_async.Trade, fill: ib_async.Fill, report: ib_async.CommissionReport) -> None:
         self._spawn(self.pool.execute(Q["ib_commission"], f"ib:{report.execId}", report.commission))
 
-    def _on_status(self, trade) -> None:
+    def _on_status(self, trade: ib_async.Trade) -> None:
         if trade.orderStatus.status in DEAD_STATES and trade.order.orderRef:
             self._spawn(self.pool.execute(Q["ib_dead_order"], trade.order.orderRef))
 
-    async def record_execution(self, fill, order_row_wait_s: float = ORDER_ROW_WAIT_S,
+    async def record_execution(self, fill: ib_async.Fill, order_row_wait_s: float = ORDER_ROW_WAIT_S,
                                commission_wait_s: float = COMMISSION_WAIT_S) -> Fill | None:
         """Store one IB execution (idempotent by execution id) and, once its order is complete,
         update the book and publish the fill. Returns the completed fill, if any."""
@@ -249,6 +260,7 @@ class IBBroker:
             waited, delay = waited + delay, min(delay * 2, 1.0)
         async with self.pool.acquire() as conn, conn.transaction():
             order = await conn.fetchrow(Q["ib_order_for_update"], ex.orderRef)
+            assert order is not None  # the wait above found it
             stored = await conn.fetchval(Q["ib_insert_fill"], ex.orderRef, f"ib:{ex.execId}", ex.shares, ex.price,
                                          commission or 0.0, ex.time)
             if not stored:
@@ -258,10 +270,10 @@ class IBBroker:
                 await self.publish(fill_messages([done], ex.time), conn)
             return done
 
-    async def _apply(self, conn, order, at: datetime, shares: float) -> Fill | None:
+    async def _apply(self, conn: Conn, order: asyncpg.Record, at: datetime, shares: float) -> Fill | None:
         """Book one execution of `shares` on its order, given every execution stored so far."""
         coid, symbol = order["client_order_id"], order["symbol"]
-        filled_qty, vwap, commission = await conn.fetchrow(Q["ib_filled_so_far"], coid)
+        filled_qty, vwap, commission = cast(asyncpg.Record, await conn.fetchrow(Q["ib_filled_so_far"], coid))  # aggregate
         signed = filled_qty if order["side"] == "buy" else -filled_qty
         complete = filled_qty >= order["qty"] - 1e-9
         if order["intent"] == "open":
@@ -291,7 +303,7 @@ class IBBroker:
                     order["correlation_id"], pnl)
 
     # ------------------------------------------------------------------ reconciliation
-    async def reconcile(self, conn: asyncpg.Connection) -> list[str]:
+    async def reconcile(self, conn: Conn) -> list[str]:
         """Make the book agree with IB after a (re)connect; returns what had to be fixed or
         what an operator should know. Executions missed while away are stored; orders IB no
         longer works are closed in the book; positions are taken from IB."""
@@ -329,14 +341,14 @@ class IBBroker:
             problems.append(f"{symbol}: IB position without a working stop")
         return problems
 
-    async def account_row(self, conn: asyncpg.Connection) -> asyncpg.Record | None:
+    async def account_row(self, conn: Queryable) -> asyncpg.Record | None:
         return await conn.fetchrow(Q["account"], BOOK)
 
-    async def positions(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    async def positions(self, conn: Queryable) -> list[asyncpg.Record]:
         return await conn.fetch(Q["positions"], BOOK)
 
 
-async def _commissions_reported(fills: list, wait_s: float) -> None:
+async def _commissions_reported(fills: Sequence[ib_async.Fill], wait_s: float) -> None:
     """Until IB's commission reports for these executions have come (ib_async writes each into
     its Fill), for at most wait_s: a fill booked before its report would publish a commission
     of $0 and a close's P&L without it."""

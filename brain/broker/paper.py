@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, Literal
 
 import asyncpg
 
 from brain.broker.base import BracketOrder, Fill, OrderResult
 from brain.broker.book import OrderRefused, bracket_levels, record_bracket, round_trip_pnl
+from brain.db.types import Conn, Queryable
 from brain.market.bars import Bar
 from brain.sql import queries_beside
 
@@ -44,10 +46,10 @@ class PaperBroker:
         self.starting_cash = starting_cash
         self.costs = costs or PaperCosts()
 
-    async def ensure_account(self, conn: asyncpg.Connection) -> None:
+    async def ensure_account(self, conn: Conn) -> None:
         await conn.execute(Q["ensure_account"], self.account, self.starting_cash)
 
-    async def place_bracket(self, conn: asyncpg.Connection, order: BracketOrder) -> OrderResult:
+    async def place_bracket(self, conn: Conn, order: BracketOrder) -> OrderResult:
         """Record the entry with its stop and take-profit attached; idempotent by client id."""
         acct = await conn.fetchrow(Q["account"], self.account)
         if acct is not None and acct["locked"]:
@@ -60,7 +62,7 @@ class PaperBroker:
             return OrderResult(order.client_order_id, "rejected", str(exc))
         return OrderResult(order.client_order_id, "working", "bracket recorded; fills at the next bar's open")
 
-    async def on_bars(self, conn: asyncpg.Connection, bars: Sequence[Bar]) -> list[Fill]:
+    async def on_bars(self, conn: Conn, bars: Sequence[Bar]) -> list[Fill]:
         """Apply the bars of one moment (one per symbol, as a replay step brings them): fill
         due entries at each bar's open, run stops and take-profits on its range, then mark the
         account to market. Call inside the transaction storing the bars. The book is read once
@@ -74,6 +76,7 @@ class PaperBroker:
         if acct is None:
             await self.ensure_account(conn)
             acct = await conn.fetchrow(Q["account_for_update"], self.account)
+        assert acct is not None  # ensure_account made it
         cash = acct["cash"]
         day_start, day = acct["day_start_equity"], acct["day"]
         now = max(b.ts for b in bars)
@@ -99,7 +102,8 @@ class PaperBroker:
         await self._mark_to_market(conn, cash, day_start, day, now, bars, positions)
         return fills
 
-    async def _fill_entry(self, conn, entry, bar: Bar, cash: float) -> tuple[Fill, float, dict]:
+    async def _fill_entry(self, conn: Conn, entry: asyncpg.Record, bar: Bar,
+                          cash: float) -> tuple[Fill, float, dict[str, Any]]:
         side, qty = entry["side"], entry["qty"]
         price = self.costs.slipped(bar.open, side)
         commission = self.costs.commission(qty)
@@ -115,7 +119,7 @@ class PaperBroker:
         return Fill(coid, bar.symbol, side, qty, price, commission, bar.ts, "open", "entry",
                     entry["correlation_id"]), cash, position
 
-    async def _run_exits(self, conn, bar: Bar, pos: dict, orders: dict[str, asyncpg.Record],
+    async def _run_exits(self, conn: Conn, bar: Bar, pos: dict[str, Any], orders: dict[str, asyncpg.Record],
                          cash: float) -> tuple[Fill | None, float]:
         long = pos["qty"] > 0
         hit: tuple[str, float] | None = None
@@ -137,7 +141,7 @@ class PaperBroker:
             return None, cash
         kind, level = hit
         order = orders[kind]
-        side = "sell" if long else "buy"
+        side: Literal["buy", "sell"] = "sell" if long else "buy"
         qty = abs(pos["qty"])
         price = self.costs.slipped(level, side) if kind == "stop" else level  # stops slip, limits do not
         commission = self.costs.commission(qty)
@@ -152,8 +156,8 @@ class PaperBroker:
         return Fill(coid, bar.symbol, side, qty, price, commission, bar.ts, "close", kind,
                     order["correlation_id"], pnl), cash
 
-    async def _mark_to_market(self, conn, cash: float, day_start: float, day: date, now: datetime,
-                              bars: Sequence[Bar], positions: dict[str, dict]) -> None:
+    async def _mark_to_market(self, conn: Conn, cash: float, day_start: float, day: date, now: datetime,
+                              bars: Sequence[Bar], positions: dict[str, dict[str, Any]]) -> None:
         closes = {b.symbol: b.close for b in bars}
         others = [s for s in positions if s not in closes]
         if others:  # held symbols without a bar now are valued at their last stored close
@@ -163,7 +167,7 @@ class PaperBroker:
         await conn.execute(Q["update_account"], self.account, cash, cash + value, day_start, day, gross)
         await conn.execute(Q["record_equity"], self.account, now, cash + value, cash)
 
-    async def reconcile(self, conn: asyncpg.Connection) -> list[str]:
+    async def reconcile(self, conn: Conn) -> list[str]:
         """On start: every filled entry has its position, every position its working stop."""
         problems = []
         positions = {p["symbol"]: p for p in await conn.fetch(Q["positions"], self.account)}
@@ -172,8 +176,8 @@ class PaperBroker:
                 problems.append(f"{symbol}: position without a stop")
         return problems
 
-    async def account_row(self, conn: asyncpg.Connection) -> asyncpg.Record | None:
+    async def account_row(self, conn: Queryable) -> asyncpg.Record | None:
         return await conn.fetchrow(Q["account"], self.account)
 
-    async def positions(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    async def positions(self, conn: Queryable) -> list[asyncpg.Record]:
         return await conn.fetch(Q["positions"], self.account)

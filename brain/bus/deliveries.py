@@ -87,6 +87,7 @@ class Deliveries:
                 rows += out
             record = await self.pool.fetchrow(Q["ack_and_publish"], [d.message_id for d, _ in done], self.owner,
                                               self.name, sources, *columns(rows))
+            assert record is not None  # an aggregate: always one row
             self._warn_lost(done, set(record["held"]))
             return
         async with self.pool.acquire() as conn, conn.transaction():

@@ -23,6 +23,7 @@ from brain.bus.types import Handler, Outgoing
 from brain.bus.windows import WINDOW_GRACE_S
 from brain.bus.worker import Consumer, Worker
 from brain.config import BUS_NOTIFY_WINDOW_MAX_MS, Settings
+from brain.db.types import Conn
 from brain.db.urls import psycopg_conninfo
 
 log = logging.getLogger("brain.bus")
@@ -47,14 +48,14 @@ class Bus:
     # ------------------------------------------------------------------ publishing
     async def publish(self, topic: str, payload: BaseModel | dict[str, Any], *, from_agent: str,
                       correlation_id: str | None = None, causation_id: int | None = None,
-                      to_agent: str | None = None, conn: asyncpg.Connection | None = None) -> int:
+                      to_agent: str | None = None, conn: Conn | None = None) -> int:
         """Publish one message and return its id: in `conn`'s transaction when given (it
         commits with it), otherwise as a durable commit of its own. The payload must fit its
         topic's model (PayloadInvalid otherwise, and nothing is stored)."""
         return await self._publisher.publish(topic, payload, from_agent=from_agent, correlation_id=correlation_id,
                                              causation_id=causation_id, to_agent=to_agent, conn=conn)
 
-    async def publish_many(self, outgoing: Sequence[Outgoing], conn: asyncpg.Connection | None = None) -> list[int]:
+    async def publish_many(self, outgoing: Sequence[Outgoing], conn: Conn | None = None) -> list[int]:
         """Publish a batch in one statement (in `conn`'s transaction when given); their ids."""
         return await self._publisher.publish_many(outgoing, conn)
 

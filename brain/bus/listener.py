@@ -37,9 +37,9 @@ class Listener:
         self.connected = asyncio.Event()
         self.reconnects = 0
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         # "topic", or "topic window_ms" from a producer announcing a window (Publisher._publish_alone)
-        topic, _, window = payload.partition(" ")
+        topic, _, window = str(payload).partition(" ")
         window_ms = min(int(window), BUS_NOTIFY_WINDOW_MAX_MS) if window.isdigit() else 0
         self._on_topic(topic, window_ms / 1000)
 

@@ -16,17 +16,20 @@ from brain.bus.errors import CONNECTION_LOST, DB_ERRORS, STALE_STATEMENT
 from brain.bus.queries import PUBLISH, PUBLISH_QUIET, Q
 from brain.bus.types import Outgoing, Row, encode, row
 from brain.bus.windows import WINDOW_GRACE_S, NotifyWindow
+from brain.db.types import Conn
 from brain.db.urls import psycopg_conninfo
 from brain.errors import one_line
 
 log = logging.getLogger("brain.bus")
 
 
-async def publish_rows_in(conn: asyncpg.Connection, rows: Sequence[Row]) -> list[int]:
+async def publish_rows_in(conn: Conn, rows: Sequence[Row]) -> list[int]:
     """Publish encoded messages in the caller's transaction, one statement for all of them."""
     if not rows:
         return []
-    return list((await conn.fetchrow(Q["publish_many"], *zip(*rows)))["ids"])
+    record = await conn.fetchrow(Q["publish_many"], *zip(*rows))
+    assert record is not None  # an aggregate: always one row
+    return list(record["ids"])
 
 
 class Publisher:
@@ -43,7 +46,7 @@ class Publisher:
 
     async def publish(self, topic: str, payload: BaseModel | dict[str, Any], *, from_agent: str,
                       correlation_id: str | None = None, causation_id: int | None = None,
-                      to_agent: str | None = None, conn: asyncpg.Connection | None = None) -> int:
+                      to_agent: str | None = None, conn: Conn | None = None) -> int:
         """Publish one message; its id. In `conn`'s transaction when given, else its own commit."""
         # Straight to the row, without an Outgoing: every single publish takes this path, and
         # where commits flush fast its client CPU weighs several times over in the commit
@@ -51,7 +54,9 @@ class Publisher:
         args = row(topic, payload, from_agent, to_agent, correlation_id, causation_id)
         if conn is not None:
             # Inside the caller's transaction the commit is not ours to time: always wake.
-            return (await conn.fetchrow(PUBLISH, *args, 0))["id"]
+            record = await conn.fetchrow(PUBLISH, *args, 0)
+            assert record is not None  # an INSERT ... RETURNING of one row
+            return record["id"]
         return await self._publish_alone(topic, args)
 
     async def _publish_alone(self, topic: str, args: Row) -> int:
@@ -87,7 +92,7 @@ class Publisher:
                     log.warning("bus: late wake-up for %s not sent (%s)", topic, one_line(exc))
             return record["id"]
 
-    async def publish_many(self, outgoing: Sequence[Outgoing], conn: asyncpg.Connection | None = None) -> list[int]:
+    async def publish_many(self, outgoing: Sequence[Outgoing], conn: Conn | None = None) -> list[int]:
         """Publish a batch in one statement; their ids, in order."""
         rows = [encode(o) for o in outgoing]
         if not rows:
@@ -110,14 +115,16 @@ class Publisher:
             if stmt is None:
                 stmt = self._prepared[query] = await pc.prepare(query)
             try:
-                return await stmt.fetchrow(*args)
+                record = await stmt.fetchrow(*args)
             except STALE_STATEMENT:
                 # The schema changed under it (a migration): refused at bind, so nothing ran.
                 del self._prepared[query]
-                return await pc.fetchrow(query, *args)
+                record = await pc.fetchrow(query, *args)
         except CONNECTION_LOST:
             self._drop(pc)
             raise
+        assert record is not None  # every statement published alone returns one row
+        return record
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from pydantic import BaseModel
 
 from brain import messages
+from brain.db.types import Conn
 
 # A message's column values, in the order of every insert in queries.sql (see row()).
 Row = tuple[str, str, str | None, str | None, int | None, str]
@@ -49,7 +49,7 @@ class Delivery:
         return Outgoing(topic, payload, from_agent, self.correlation_id, self.message_id, to_agent)
 
 
-InTx = Callable[[asyncpg.Connection], Awaitable["list[Outgoing] | None"]]
+InTx = Callable[[Conn], Awaitable["list[Outgoing] | None"]]
 # A handled delivery and its output messages, already encoded (so already valid).
 Handled = tuple[Delivery, list[Row]]
 

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from brain.config import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     return aio.run(_main(cfg, migrate=not args.no_migrate))
 
 
-async def _main(cfg, migrate: bool) -> int:
+async def _main(cfg: Settings, migrate: bool) -> int:
     import asyncio
     import signal
 

@@ -4,8 +4,13 @@ mode with the offline route unless models are configured."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from brain.cli.common import end_progress, progress_line, utc_date_arg
+
+if TYPE_CHECKING:
+    from brain.config import Settings
+    from brain.market.replay import ReplayFeed
 
 
 def _speed(text: str) -> float:
@@ -43,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     return aio.run(_up(cfg, args))
 
 
-async def _up(cfg, args) -> int:
+async def _up(cfg: Settings, args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
@@ -87,6 +92,7 @@ async def _up(cfg, args) -> int:
                   flush=True)
             await brain.stopping.wait()
             return 1 if brain.failure else 0
+        assert history is not None  # loaded above for the paper broker, the one that replays
         feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, speed=args.speed or None, start=args.start,
                           align_threshold=cfg.strategy_align_threshold)
         print(f"replay     {feed.total} bars of {', '.join(history.frames)} from {args.start:%Y-%m-%d} "
@@ -125,7 +131,7 @@ async def _up(cfg, args) -> int:
             await brain.close()
 
 
-async def _progress(feed) -> None:
+async def _progress(feed: ReplayFeed) -> None:
     import asyncio
 
     while True:

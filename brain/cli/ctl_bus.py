@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 raise BrainError("--to must be after --from")
             rows = conn.execute(q["replay"], {"start": args.start, "end": end, "topics": args.topic,
                                               "correlation": args.correlation}).fetchall()
-            cols = ("id", "created_at", "topic", "from_agent", "to_agent", "correlation_id", "causation_id", "payload")
+            cols: tuple[str, ...] = ("id", "created_at", "topic", "from_agent", "to_agent", "correlation_id", "causation_id", "payload")
             data = [dict(zip(cols, r)) for r in rows]
             if args.json:
                 print_json(data)

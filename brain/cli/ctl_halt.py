@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = settings()
     unjournaled = None
     with connect_sync(cfg, "operator") as conn, conn.transaction():
-        halt_id = conn.execute(Q["raise_manual"], (args.level, args.reason, json.dumps({"operator": who}),
-                                                   f"operator:{who}")).fetchone()[0]
+        raised = conn.execute(Q["raise_manual"], (args.level, args.reason, json.dumps({"operator": who}),
+                                                  f"operator:{who}")).fetchone()
+        assert raised is not None  # INSERT ... RETURNING: one row
+        halt_id = raised[0]
         try:
             record_entry_sync(conn, cfg.context_dir, JournalEntry(
                 kind="halt", outcome="halt", title=f"HALT L{args.level}: manual, by {who}",

@@ -7,8 +7,14 @@ import argparse
 import getpass
 import sys
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 from brain.cli.common import ROW_ID, bounded_int, date_arg
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from brain.config import Settings
 
 APPLIES_PER_WEEK = 2
 COOLING_DAYS = 14
@@ -41,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return _request(conn, args)
 
 
-def _request(conn, args) -> int:
+def _request(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     import json
     import time
 
@@ -50,7 +56,9 @@ def _request(conn, args) -> int:
     day = args.date or date.today() - timedelta(days=1)
     who = args.operator or getpass.getuser()
     with conn.transaction():
-        since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        now = conn.execute("SELECT clock_timestamp()").fetchone()
+        assert now is not None  # a SELECT without FROM: one row
+        since = now[0]
         conn.execute("INSERT INTO agent_messages (topic, from_agent, payload) VALUES ('optimizer.request', 'operator', "
                      "%s::jsonb)", (json.dumps({"day": day.isoformat(), "days": args.days, "requested_by": who}),))
         conn.execute("SELECT pg_notify('brain_bus', 'optimizer.request')")
@@ -67,7 +75,7 @@ def _request(conn, args) -> int:
     raise BrainError(f"no report within {args.timeout:.0f}s: is the brain running (brain run / brain up)?")
 
 
-def _apply(conn, cfg, args) -> int:
+def _apply(conn: psycopg.Connection[Any], cfg: Settings, args: argparse.Namespace) -> int:
     import difflib
 
     from brain.errors import BrainError
@@ -96,13 +104,19 @@ def _apply(conn, cfg, args) -> int:
         raise BrainError(f"recommendation {args.number} targets {rec['target']!r}, which is not a skill under "
                          f"{cfg.skills_dir}")
     path = cfg.skills_dir / skill / "SKILL.md"
-    week = conn.execute("SELECT count(*) FROM optimizer_applies WHERE skill = %s AND applied_at > now() - interval '7 days'",
-                        (skill,)).fetchone()[0]
+    applied = conn.execute("SELECT count(*) FROM optimizer_applies WHERE skill = %s AND applied_at > now() - interval '7 days'",
+                           (skill,)).fetchone()
+    assert applied is not None  # an aggregate: always one row
+    week = applied[0]
     if week >= APPLIES_PER_WEEK:
         raise BrainError(f"{skill} already had {week} applied changes this week (limit {APPLIES_PER_WEEK})")
-    last = conn.execute("SELECT max(applied_at) FROM optimizer_applies WHERE skill = %s", (skill,)).fetchone()[0]
+    latest = conn.execute("SELECT max(applied_at) FROM optimizer_applies WHERE skill = %s", (skill,)).fetchone()
+    assert latest is not None  # an aggregate: always one row
+    last = latest[0]
     if last is not None:
-        waited = conn.execute("SELECT now() - %s::timestamptz < make_interval(days => %s)", (last, COOLING_DAYS)).fetchone()[0]
+        cooled = conn.execute("SELECT now() - %s::timestamptz < make_interval(days => %s)", (last, COOLING_DAYS)).fetchone()
+        assert cooled is not None  # a SELECT without FROM: one row
+        waited = cooled[0]
         if waited:
             raise BrainError(f"{skill} was changed on {last:%Y-%m-%d}; it cools for {COOLING_DAYS} days before the next apply")
     old, new = edited_text(path, rec["edit"])

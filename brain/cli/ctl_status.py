@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
 
 
-def gather(conn) -> dict:
+def gather(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     from brain import halts
     from brain.heartbeat import ages_sync
 
@@ -22,7 +26,9 @@ def gather(conn) -> dict:
         "SELECT symbol, qty, avg_price, stop_price, take_profit FROM positions ORDER BY symbol").fetchall()]
     spend = conn.execute("SELECT coalesce(sum(cost_usd), 0)::float8, count(*) FROM llm_cost_ledger "
                          "WHERE created_at >= date_trunc('day', now())").fetchone()
-    pages_failed = conn.execute("SELECT count(*) FROM operator_pages WHERE status = 'failed'").fetchone()[0]
+    failed = conn.execute("SELECT count(*) FROM operator_pages WHERE status = 'failed'").fetchone()
+    assert spend is not None and failed is not None  # aggregates: always one row
+    pages_failed = failed[0]
     links = conn.execute("SELECT value->>'broker', (SELECT value->>'ib' FROM app_state WHERE key = 'heartbeat:watchdog') "
                          "FROM app_state WHERE key = 'heartbeat:broker'").fetchone()
     active = halts.active(conn)

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
+
+import asyncpg
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -26,10 +30,10 @@ env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select
 markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-def mount(app: FastAPI, pool, authorised) -> None:
+def mount(app: FastAPI, pool: asyncpg.Pool, authorised: Callable[[Request], None]) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    def page(name: str, fragment: str, context: dict, request: Request) -> HTMLResponse:
+    def page(name: str, fragment: str, context: dict[str, Any], request: Request) -> HTMLResponse:
         body = env.get_template(f"{name}.html").render(**context)
         if request.headers.get("hx-request"):
             return HTMLResponse(body)  # a refresh: the fragment only
@@ -37,7 +41,7 @@ def mount(app: FastAPI, pool, authorised) -> None:
                                                                  fragment_url=fragment))
 
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(authorised)])
-    async def overview(request: Request):
+    async def overview(request: Request) -> HTMLResponse:
         level = await pool.fetchval(Q["state"])
         acct = await pool.fetchrow(Q["account"])
         curve = await pool.fetch(Q["curve"])
@@ -51,7 +55,7 @@ def mount(app: FastAPI, pool, authorised) -> None:
 
     @app.get("/decisions", response_class=HTMLResponse, dependencies=[Depends(authorised)])
     async def decisions(request: Request, symbol: str | None = None, outcome: str | None = None,
-                        day: str | None = None):
+                        day: str | None = None) -> HTMLResponse:
         try:
             when = date.fromisoformat(day) if day else None
         except ValueError:
@@ -62,35 +66,35 @@ def mount(app: FastAPI, pool, authorised) -> None:
                     {"rows": rows, "symbol": symbol or "", "outcome": outcome or "", "day": day or ""}, request)
 
     @app.get("/decisions/{entry_id}", response_class=HTMLResponse, dependencies=[Depends(authorised)])
-    async def decision(request: Request, entry_id: int):
+    async def decision(request: Request, entry_id: int) -> HTMLResponse:
         row = await pool.fetchrow(Q["journal_entry"], entry_id)
         if row is None:
             raise HTTPException(404, f"no journal entry {entry_id}")
         return page("entry", f"/decisions/{entry_id}", {"row": row, "html": markdown.render(row["body_md"])}, request)
 
     @app.get("/positions", response_class=HTMLResponse, dependencies=[Depends(authorised)])
-    async def positions(request: Request):
+    async def positions(request: Request) -> HTMLResponse:
         return page("positions", "/positions", {"positions": await pool.fetch(Q["positions"]),
                                                 "orders": await pool.fetch(Q["orders"])}, request)
 
     @app.get("/bus", response_class=HTMLResponse, dependencies=[Depends(authorised)])
-    async def bus(request: Request):
+    async def bus(request: Request) -> HTMLResponse:
         return page("bus", "/bus", {"backlog": await pool.fetch(Q["backlog"]), "messages": await pool.fetch(Q["messages"]),
                                     "dead": await pool.fetch(Q["dead"])}, request)
 
     @app.get("/costs", response_class=HTMLResponse, dependencies=[Depends(authorised)])
-    async def costs(request: Request):
+    async def costs(request: Request) -> HTMLResponse:
         daily = await pool.fetch(Q["costs_daily"])
         chart = bar_chart([(str(r[0]), r[1]) for r in reversed(daily)])
         return page("costs", "/costs", {"rows": await pool.fetch(Q["costs_by"]), "daily": daily, "chart": chart},
                     request)
 
     @app.get("/skills", response_class=HTMLResponse, dependencies=[Depends(authorised)])
-    async def skills(request: Request):
+    async def skills(request: Request) -> HTMLResponse:
         return page("skills", "/skills", {"skills": await pool.fetch(Q["skills"]),
                                           "rejections": await pool.fetch(Q["rejections"])}, request)
 
     @app.get("/halts", response_class=HTMLResponse, dependencies=[Depends(authorised)])
-    async def halts(request: Request):
+    async def halts(request: Request) -> HTMLResponse:
         rows = [dict(r, evidence=json.dumps(json.loads(r["evidence"]), indent=1)) for r in await pool.fetch(Q["halts"])]
         return page("halts", "/halts", {"halts": rows}, request)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 URL_FILE = "database_url"
 
 
-def _quiet_import():
+def _quiet_import() -> ModuleType:
     # The library warns at import when XDG_RUNTIME_DIR is unset (containers, CI); harmless.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

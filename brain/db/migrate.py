@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import migrations
 from brain.db.urls import psycopg_conninfo
 
+if TYPE_CHECKING:
+    from alembic.config import Config
 
-def _config(url: str):
+
+def _config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()
@@ -33,7 +37,9 @@ def current(url: str) -> str | None:
     import psycopg
 
     with psycopg.connect(psycopg_conninfo(url)) as conn:
-        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()[0]
+        found = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        assert found is not None  # a SELECT without FROM: one row
+        exists = found[0]
         if not exists:
             return None
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()

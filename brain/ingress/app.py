@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from brain.broker.base import Broker
 from brain.bus import Bus
 from brain.config import Settings
+from brain.db.types import Conn
 from brain.heartbeat import beat
 from brain.ingress.models import BarIn, ContextIn, FillIn, HeartbeatIn
 from brain.market.bars import Bar, BarRejected
@@ -34,7 +36,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
             raise HTTPException(401, "missing or wrong bearer token")
 
     @app.middleware("http")
-    async def limit_size(request: Request, call_next):
+    async def limit_size(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         # Decided from the headers alone: a body is never read before its size is known.
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
@@ -44,12 +46,12 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError):
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
         return JSONResponse({"detail": f"{field}: {err['msg']}", "field": field}, status_code=422)
 
-    async def once(conn, endpoint: str, client_id: str) -> dict | None:
+    async def once(conn: Conn, endpoint: str, client_id: str) -> dict[str, Any] | None:
         """The stored response when this client id was already handled (idempotent resend).
         Resends that arrive together wait for each other here, so the second one finds the
         first one's receipt instead of colliding with its writes."""
@@ -58,7 +60,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
                                   endpoint, client_id)
         return None if raw is None else {**json.loads(raw), "duplicate": True}
 
-    async def receipt(conn, endpoint: str, client_id: str, response: dict) -> dict:
+    async def receipt(conn: Conn, endpoint: str, client_id: str, response: dict[str, Any]) -> dict[str, Any]:
         await conn.execute("INSERT INTO ingress_receipts (endpoint, client_id, response) VALUES ($1, $2, $3::jsonb)",
                            endpoint, client_id, json.dumps(response, default=str))
         return response
@@ -114,7 +116,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
         return {"status": "alive"}
 
     @app.get("/readyz")
-    async def readyz():
+    async def readyz() -> JSONResponse:
         problems = []
         try:
             age = await pool.fetchval("SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state "

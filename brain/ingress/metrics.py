@@ -2,11 +2,14 @@
 ledger and the bus are reported whoever wrote them)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import asyncpg
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 
-async def render(pool) -> str:
+async def render(pool: asyncpg.Pool) -> str:
     backlog = await pool.fetch("SELECT consumer, pending, working, dead, untaken, coalesce(oldest_waiting_s, 0) "
                                "FROM bus_backlog")
     cycles = await pool.fetch("SELECT outcome, count(*) FROM agent_journal WHERE kind = 'cycle' GROUP BY 1")
@@ -17,9 +20,11 @@ async def render(pool) -> str:
     hop = await pool.fetchrow("""SELECT coalesce(avg(extract(epoch FROM d.done_at - m.created_at)), 0)::float8
                                    FROM agent_deliveries d JOIN agent_messages m ON m.id = d.message_id
                                   WHERE d.state = 'done' AND d.done_at > now() - interval '5 minutes'""")
+    assert hop is not None  # an aggregate: always one row
+    hop_s = hop[0]
 
     class Snapshot:
-        def collect(self):
+        def collect(self) -> Iterator[Metric]:
             g = GaugeMetricFamily("brain_bus_backlog", "Deliveries waiting per consumer and state",
                                   labels=["consumer", "state"])
             age = GaugeMetricFamily("brain_bus_oldest_waiting_seconds", "Age of the oldest waiting message",
@@ -31,7 +36,7 @@ async def render(pool) -> str:
             yield g
             yield age
             yield GaugeMetricFamily("brain_bus_hop_seconds", "Mean publish-to-done time over 5 minutes",
-                                    value=hop[0])
+                                    value=hop_s)
             c = GaugeMetricFamily("brain_cycles", "Trading cycles by outcome", labels=["outcome"])
             for outcome, n in cycles:
                 c.add_metric([outcome], n)

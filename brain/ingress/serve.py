@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
+
+import asyncpg
 
 from brain.config import Settings
 from brain.errors import ConfigError
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from brain.broker.base import Broker
+    from brain.bus import Bus
 
 
 def is_loopback(host: str) -> bool:
@@ -22,7 +31,7 @@ def check_binding(settings: Settings) -> None:
                           "(only loopback may go without a token)")
 
 
-def make_server(settings: Settings, pool, bus, broker=None):
+def make_server(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker | None = None) -> uvicorn.Server:
     """A uvicorn server for the ingress app; run it with `await server.serve()` and stop it
     with `server.should_exit = True` (which closes its socket cleanly)."""
     import uvicorn
@@ -33,5 +42,5 @@ def make_server(settings: Settings, pool, bus, broker=None):
     config = uvicorn.Config(create_app(settings, pool, bus, broker), host=settings.ingress_host, port=settings.ingress_port,
                             log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # the brain owns SIGTERM/SIGINT
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # the brain owns SIGTERM/SIGINT; uvicorn no longer reads it
     return server

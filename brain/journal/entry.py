@@ -9,9 +9,14 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+
+from brain.db.types import Queryable
+
+if TYPE_CHECKING:
+    import psycopg
 
 INSERT = """INSERT INTO agent_journal (created_at, kind, correlation_id, symbol, outcome, title, body_md, facts, file_path)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING id"""
@@ -112,7 +117,7 @@ def _row(entry: JournalEntry, body: str, path: Path) -> tuple:
             json.dumps(entry.facts, default=str), str(path))
 
 
-async def record_entry(conn, context_dir: Path, entry: JournalEntry, durable: bool = True) -> int:
+async def record_entry(conn: Queryable, context_dir: Path, entry: JournalEntry, durable: bool = True) -> int:
     """File and row (asyncpg connection). The file comes first: a row never points at nothing
     (not durable: until the next start, which rewrites recent files from their rows)."""
     import asyncio
@@ -128,8 +133,10 @@ async def record_entry(conn, context_dir: Path, entry: JournalEntry, durable: bo
     return await conn.fetchval(INSERT, *_row(entry, body, path))
 
 
-def record_entry_sync(conn, context_dir: Path, entry: JournalEntry) -> int:
+def record_entry_sync(conn: psycopg.Connection[Any], context_dir: Path, entry: JournalEntry) -> int:
     """The same for a psycopg connection."""
     body = render_markdown(entry)
     path = write_entry_file(context_dir, entry, body)
-    return conn.execute(INSERT_SYNC, _row(entry, body, path)).fetchone()[0]
+    row = conn.execute(INSERT_SYNC, _row(entry, body, path)).fetchone()
+    assert row is not None  # INSERT ... RETURNING: one row
+    return row[0]

@@ -8,6 +8,7 @@ which holds every entry's markdown: afterwards every row again points at its who
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from brain.journal.entry import write_via_temp
@@ -19,7 +20,7 @@ RECENT = """SELECT file_path, body_md FROM agent_journal
                AND created_at > (SELECT max(created_at) FROM agent_journal) - interval '10 minutes'"""
 
 
-def repair_recent_files(rows) -> list[Path]:
+def repair_recent_files(rows: Iterable[tuple[str, str]]) -> list[Path]:
     """Rewrite, from (file_path, body_md) rows, the files that are missing or not whole;
     returns the paths rewritten."""
     rewritten = []
@@ -34,7 +35,7 @@ def repair_recent_files(rows) -> list[Path]:
     return rewritten
 
 
-def _over(path: Path):
+def _over(path: Path) -> Callable[[str], Path]:
     """Put the written temp file in place of whatever is at path (a short file, or none)."""
     def put(tmp: str) -> Path:
         os.replace(tmp, path)

@@ -8,9 +8,14 @@ market-data heartbeat beaten), so the same signals consumer and agents trade on 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import asyncpg
+
+if TYPE_CHECKING:
+    import ib_async
 
 from brain.aio import Tasks
 from brain.broker.ib import stock
@@ -50,7 +55,7 @@ class Aggregator:
                    low=cur[3], close=cur[4], volume=cur[5], source="ib")
 
 
-def _utc(value) -> datetime:
+def _utc(value: object) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if isinstance(value, date):
@@ -59,7 +64,7 @@ def _utc(value) -> datetime:
 
 
 class IBBarFeed:
-    def __init__(self, ib, pool: asyncpg.Pool, bus: Bus, symbols: list[str], bar_seconds: int = 300,
+    def __init__(self, ib: ib_async.IB, pool: asyncpg.Pool, bus: Bus, symbols: list[str], bar_seconds: int = 300,
                  history_duration: str = "10 D") -> None:
         self.ib, self.pool, self.bus = ib, pool, bus
         self.symbols = symbols
@@ -77,7 +82,7 @@ class IBBarFeed:
                 log.error("IB does not know the stock %r on SMART/USD; no bars for it", symbol)
                 continue
             history = await self.ib.reqHistoricalDataAsync(
-                contract, endDateTime="", durationStr=self.history_duration,
+                contract, endDateTime="", durationStr=self.history_duration,  # type: ignore[arg-type]  # a list only with returnAll
                 barSizeSetting=BAR_SIZES[self.bar_seconds], whatToShow="TRADES", useRTH=True, formatDate=2)
             warm = 0
             forming = datetime.now(timezone.utc) - timedelta(seconds=self.bar_seconds)
@@ -91,12 +96,12 @@ class IBBarFeed:
             # Regular trading hours only, like the history above: the indicators and every
             # backtest know no pre-market or after-hours bar, and their thin prices are no
             # place to trade on.
-            stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", True)
+            stream = self.ib.reqRealTimeBars(contract, REALTIME_S, "TRADES", True)  # type: ignore[arg-type]  # a list only with returnAll
             stream.updateEvent += self._on_update(symbol)
             log.info("IB bars for %s: %d history bars stored, streaming %ds bars", symbol, warm, self.bar_seconds)
 
-    def _on_update(self, symbol: str):
-        def handle(bars, has_new_bar: bool) -> None:
+    def _on_update(self, symbol: str) -> Callable[[ib_async.RealTimeBarList, bool], None]:
+        def handle(bars: ib_async.RealTimeBarList, has_new_bar: bool) -> None:
             if not has_new_bar or not bars:
                 return
             rt = bars[-1]

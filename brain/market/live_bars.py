@@ -13,6 +13,7 @@ from brain.topics import correlation_for
 from brain.broker.base import Broker
 from brain.broker.fills import fill_messages
 from brain.bus import Bus
+from brain.db.types import Conn
 from brain.heartbeat import beat
 from brain.market.bars import Bar, check_bar
 
@@ -20,7 +21,7 @@ INSERT = ("INSERT INTO bars (symbol, ts, open, high, low, close, volume, source)
           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
 
 
-async def store_live_bar(conn: asyncpg.Connection, bus: Bus, bar: Bar, publish: bool = True,
+async def store_live_bar(conn: Conn, bus: Bus, bar: Bar, publish: bool = True,
                          broker: Broker | None = None) -> int | None:
     """Raises BarRejected for a bad bar (nothing stored); returns the market.bar message id.
     publish=False stores a warm-up bar without starting a cycle on it. A broker given here

@@ -17,13 +17,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 import pandas as pd
 
 from brain.topics import correlation_for
 from brain.broker.fills import fill_messages
-from brain.broker.paper import PaperBroker
+from brain.broker.base import Broker
 from brain.bus import Bus, Delivery, Outgoing
 from brain.heartbeat import beat
 from brain.market.bars import Bar
@@ -82,8 +83,9 @@ class FeedStats:
 
 
 class ReplayFeed:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, broker: PaperBroker, history: ValidatedHistory, tracker: SettleTracker,
-                 speed: float | None = None, settle_timeout_s: float = 60.0, start=None,
+    def __init__(self, pool: asyncpg.Pool, bus: Bus, broker: Broker, history: ValidatedHistory,
+                 tracker: SettleTracker, speed: float | None = None, settle_timeout_s: float = 60.0,
+                 start: datetime | None = None,
                  align_threshold: float = DEFAULT.align_threshold) -> None:
         self.pool = pool
         self.bus = bus

@@ -4,13 +4,18 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime, timedelta, timezone
 
+from typing import TYPE_CHECKING, cast
+
 import asyncpg
 from pydantic import Field
 
-from brain.bus import Bus, Delivery
+from brain.bus import Bus, Delivery, Handler
 from brain.messages import Payload, topic
 from brain.optimizer.run import run_optimizer
 from brain.strategy import StrategyParams
+
+if TYPE_CHECKING:
+    from brain.agents.context import AgentContext
 
 
 @topic("optimizer.request")
@@ -20,9 +25,10 @@ class OptimizerRequest(Payload):
     requested_by: str
 
 
-def make_handler(ctx):
+def make_handler(ctx: AgentContext) -> Handler:
     async def handle(d: Delivery) -> None:
-        await run_optimizer(ctx.pool, ctx.router, ctx.skills, ctx.context_dir, d.payload.day, d.payload.days,
+        req = cast(OptimizerRequest, d.payload)  # the bus validated it as its topic's model
+        await run_optimizer(ctx.pool, ctx.router, ctx.skills, ctx.context_dir, req.day, req.days,
                             StrategyParams.of(ctx.settings))
 
     return handle

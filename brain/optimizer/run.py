@@ -8,6 +8,7 @@ import logging
 import os
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from brain.journal import JournalEntry, record_entry
 from brain.journal.entry import write_via_temp
@@ -17,6 +18,12 @@ from brain.optimizer.shadow_report import SHADOW_UNREPORTED, report_lines
 from brain.optimizer.stats import compute
 from brain.router.answers import ModelFailure
 from brain.strategy import DEFAULT, TUNABLE, StrategyParams
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from brain.router.router import Router
+    from brain.skills.registry import SkillRegistry
 
 log = logging.getLogger("brain.optimizer")
 
@@ -96,8 +103,8 @@ def write_atomically(target: Path, text: str) -> Path:
     return write_via_temp(target.parent, text, durable=True, put=put, replacing=target)
 
 
-async def run_optimizer(pool, router, skills, context_dir: Path, day: date, days: int = 1,
-                        params: StrategyParams = DEFAULT) -> int:
+async def run_optimizer(pool: asyncpg.Pool, router: Router, skills: SkillRegistry, context_dir: Path, day: date,
+                        days: int = 1, params: StrategyParams = DEFAULT) -> int:
     stats = answer = failure = None
     shadow_rows: list = []
     kept: list = []

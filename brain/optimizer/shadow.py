@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -112,7 +114,8 @@ def render(exp_id: int, rec: dict, where: tuple[int, int], variant: Variant, win
 
 
 async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: ValidatedHistory, start: datetime,
-                     split: datetime, requested_by: str, progress=None) -> dict:
+                     split: datetime, requested_by: str,
+                     progress: Callable[[int, int], object] | None = None) -> dict[str, Any]:
     doctrine_path(settings)  # fail before any work when the doctrine is missing
     admin = admin_url(settings)
     with psycopg.connect(psycopg_conninfo(admin), autocommit=True) as conn:
@@ -126,10 +129,12 @@ async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: V
         variant = variant_of(rec, settings)
         window = {"symbols": list(history.frames), "start": start.date().isoformat(),
                   "split": split.date().isoformat()}
-        exp_id = conn.execute(
+        inserted = conn.execute(
             "INSERT INTO shadow_experiments (report_id, rec_no, target, variant, window_spec, status, requested_by) "
             "VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, 'running', %s) RETURNING id",
-            (report_id, rec_no, variant.target, json.dumps(variant.spec), json.dumps(window), requested_by)).fetchone()[0]
+            (report_id, rec_no, variant.target, json.dumps(variant.spec), json.dumps(window), requested_by)).fetchone()
+        assert inserted is not None  # INSERT ... RETURNING: one row
+        exp_id = inserted[0]
     folder = settings.context_dir / "self_optimizer" / "shadow" / f"{exp_id}"
     try:
         (folder / "live").mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 SHADOW_UNREPORTED = """SELECT id, target, variant, status, result, error FROM shadow_experiments
  WHERE reported_in IS NULL AND status <> 'running' ORDER BY id"""
 
 
-def report_lines(rows) -> list[str]:
+def report_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The 'Shadow experiments' section of the next optimizer report."""
     if not rows:
         return []

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from datetime import date, datetime, timedelta, timezone
 
 from brain.agents.strategist import bracket
+from brain.db.types import Queryable
 from brain.strategy import DEFAULT, StrategyParams
 
 HORIZON_BARS = 20   # a counterfactual that touches neither level within this many bars is "neither"
@@ -51,7 +53,7 @@ def first_touch(side: str, stop: float, target: float, bars: list) -> str:
     return "neither"
 
 
-async def compute(conn, day: date, days: int = 1, params: StrategyParams = DEFAULT) -> dict:
+async def compute(conn: Queryable, day: date, days: int = 1, params: StrategyParams = DEFAULT) -> dict[str, Any]:
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     end = start + timedelta(days=days)
     per_role: dict[str, dict] = {}

@@ -30,7 +30,7 @@ class ModelFailure:
     skill_hash: str = ""
 
 
-def schema_problem(schema: dict, text_or_data: str | dict) -> tuple[dict | None, str | None]:
+def schema_problem(schema: dict, text_or_data: str | dict | None) -> tuple[dict | None, str | None]:
     """(data, None) when the answer fits the schema, else (None, the first problem)."""
     if isinstance(text_or_data, str):
         text = text_or_data.strip()

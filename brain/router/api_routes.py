@@ -109,11 +109,11 @@ class OpenAIRoute:
         u = resp.usage
         cached = 0
         if u is not None and getattr(u, "prompt_tokens_details", None) is not None:
-            cached = u.prompt_tokens_details.cached_tokens or 0
+            cached = u.prompt_tokens_details.cached_tokens or 0  # type: ignore[union-attr]  # the getattr above checks it
         usage = Usage((u.prompt_tokens if u else 0) - cached, u.completion_tokens if u else 0, cached, 0)
         choice = resp.choices[0] if resp.choices else None
         if choice is None or choice.message is None:
             raise RouteError("server", "no choices in the response", usage)
         if getattr(choice.message, "refusal", None):
-            raise RouteError("refused", choice.message.refusal[:300], usage)
+            raise RouteError("refused", choice.message.refusal[:300], usage)  # type: ignore[index]  # the getattr above checks it
         return Reply(choice.message.content or "", None, usage, resp.model or model)

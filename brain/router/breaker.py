@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,7 +22,7 @@ class Breaker:
     failures: int = 0
     opened_at: float = 0.0
     trial_in_flight: bool = False
-    clock: callable = field(default=time.monotonic, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     changed: bool = False            # set on a state change, cleared once persisted
 
     def allow(self) -> bool:

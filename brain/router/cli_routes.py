@@ -43,6 +43,7 @@ async def _run(argv: list[str], timeout_s: float) -> tuple[int, str, str]:
             except ProcessLookupError:
                 pass
             await proc.wait()
+    assert proc.returncode is not None  # communicate() returned: the process has exited
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 

@@ -75,7 +75,8 @@ class Router:
         log.warning("%s: every route failed for skill %s: %s", agent, skill.name, "; ".join(attempts))
         return ModelFailure("no route produced a valid answer", attempts, skill.name, skill.content_hash)
 
-    async def _try_route(self, agent, skill, route, inputs, correlation_id, attempts) -> ModelAnswer | None:
+    async def _try_route(self, agent: str, skill: Skill, route: Route, inputs: dict[str, Any],
+                         correlation_id: str | None, attempts: list[str]) -> ModelAnswer | None:
         repair: str | None = None
         for attempt in range(2):  # the answer, then one repair on the same route
             prompt = build_prompt(self.philosophy, skill, inputs, repair)
@@ -105,13 +106,14 @@ class Router:
                                     "ok" if problem is None else "invalid", None if problem is None else "invalid_answer",
                                     problem)
             if problem is None:
+                assert data is not None  # schema_problem gives data exactly when there is no problem
                 return ModelAnswer(data, route.name, reply.model, skill.name, skill.content_hash, cost, latency)
             attempts.append(f"{route.name}: invalid answer ({problem[:120]})" + (" after repair" if attempt else ""))
             repair = problem
         return None
 
-    async def _book(self, agent, skill, route, model, usage: Usage, latency, correlation_id, outcome,
-                    error_class, detail) -> float:
+    async def _book(self, agent: str, skill: Skill, route: str, model: str, usage: Usage, latency: float,
+                    correlation_id: str | None, outcome: str, error_class: str | None, detail: str | None) -> float:
         cost = 0.0 if self.routes[route].zero_cost else self.prices.cost(model, usage)
         if cost is None:
             cost = self.prices.highest(usage)

@@ -6,6 +6,7 @@ live feed recomputes over a trailing window (a few hundred bars) on each new bar
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ def compute(frame: pd.DataFrame) -> pd.DataFrame:
     if len(frame) <= WARMUP_BARS:
         return out  # all NaN: not enough history for any indicator to mean anything
 
-    def column(result, i: int | None = None) -> pd.Series:
+    def column(result: Any, i: int | None = None) -> pd.Series:  # what pandas-ta returns (untyped)
         if result is None:
             return pd.Series(np.nan, index=frame.index)
         return result.iloc[:, i] if i is not None else result
@@ -51,7 +52,7 @@ def compute(frame: pd.DataFrame) -> pd.DataFrame:
     out["vwap"] = (typical * v).rolling(VWAP_WINDOW).sum() / v.rolling(VWAP_WINDOW).sum()
     out["volume_ratio"] = v / v.rolling(VOLUME_WINDOW).mean()
     log_ret = np.log(c / c.shift(1))
-    out["realized_vol"] = log_ret.rolling(20).std() * np.sqrt(252)
+    out["realized_vol"] = log_ret.rolling(20).std() * np.sqrt(252)  # type: ignore[attr-defined]  # np.log(Series) is a Series
     out["vol_pct"] = out["realized_vol"].rolling(ROC_RANK_WINDOW, min_periods=WARMUP_BARS).rank(pct=True)
     out.iloc[:WARMUP_BARS] = np.nan
     return out[list(COLUMNS)]

@@ -3,10 +3,14 @@ indicators over the symbol's trailing history and publish market.state. The repl
 computes its states itself, in one pass, and addresses its bars to no consumer."""
 from __future__ import annotations
 
+from typing import cast
+
+import asyncpg
 import pandas as pd
 
+from brain.bus import Delivery, Handler, Outgoing
+from brain.market.bars import Bar
 from brain.topics import correlation_for
-from brain.bus import Delivery, Outgoing
 from brain.signals.indicators import compute
 from brain.signals.state import build_state
 from brain.strategy import DEFAULT
@@ -17,12 +21,12 @@ TRAILING = """SELECT ts, open, high, low, close, volume FROM (
  ORDER BY ts"""
 
 
-def make_handler(pool, align_threshold: float = DEFAULT.align_threshold):
+def make_handler(pool: asyncpg.Pool, align_threshold: float = DEFAULT.align_threshold) -> Handler:
     async def handle(d: Delivery) -> list[Outgoing]:
-        bar = d.payload
+        bar = cast(Bar, d.payload)  # the bus validated it as its topic's model
         rows = await pool.fetch(TRAILING, bar.symbol, bar.ts, HISTORY_BARS)
         frame = pd.DataFrame([dict(r) for r in rows]).set_index("ts").astype(float)
-        state = build_state(bar, compute(frame).iloc[-1].to_dict(), align_threshold)
+        state = build_state(bar, cast(dict[str, float], compute(frame).iloc[-1].to_dict()), align_threshold)
         if state is None:
             return []  # still warming up: no cycle for this bar
         return [d.reply("market.state", state, from_agent="signals")

@@ -5,6 +5,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -14,6 +15,7 @@ from brain.errors import BrainError
 from brain.skills.skill import Skill
 
 REQUIRED_SECTIONS = ("Persona", "Inputs", "Output schema")
+_Num = TypeVar("_Num", int, float)
 _FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
 _SECTION = re.compile(r"^## +(.+?)\s*$", re.MULTILINE)
 _JSON_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
@@ -72,7 +74,7 @@ def parse_skill(path: Path, text: str | None = None) -> Skill:
     if schema.get("type") != "object":
         raise SkillInvalid(f"{where}: output schema must describe a JSON object")
 
-    def number(key: str, kind: type, low: float, high: float):
+    def number(key: str, kind: type[_Num], low: float, high: float) -> _Num | None:
         value = extra.get(key)
         if value is None:
             return None

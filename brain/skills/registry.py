@@ -15,10 +15,16 @@ import queue
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from brain.db.types import Conn
 from brain.errors import BrainError
 from brain.skills.parse import SkillInvalid, parse_skill
 from brain.skills.skill import Skill
+
+if TYPE_CHECKING:
+    from watchdog.events import FileSystemEvent
+    from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger("brain.skills")
 
@@ -39,7 +45,7 @@ class SkillRegistry:
         self._skills: dict[str, Skill] = {}
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._observer = None
+        self._observer: BaseObserver | None = None
         self._pending: dict[Path, float] = {}
         self._wake = threading.Condition()
         self._settler: threading.Thread | None = None
@@ -108,7 +114,7 @@ class SkillRegistry:
         registry = self
 
         class Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:
+            def on_any_event(self, event: FileSystemEvent) -> None:
                 # Reading a file is an event too (opened, closed without writing): reacting to
                 # those would reload forever, since every reload reads the file.
                 if event.event_type not in CHANGES:
@@ -166,7 +172,7 @@ class SkillRegistry:
             self._settler.join(timeout=5)
             self._settler = None
 
-    async def persist(self, conn) -> int:
+    async def persist(self, conn: Conn) -> int:
         """Write queued versions and rejections (asyncpg connection); returns rows written."""
         written = 0
         while True:
