@@ -9,6 +9,9 @@ import sys
 from datetime import date, timedelta
 
 from brain.cli.common import ROW_ID, bounded_int, date_arg
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "ctl_optimize.sql")
 
 APPLIES_PER_WEEK = 2
 COOLING_DAYS = 14
@@ -32,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = settings()
     with connect_sync(cfg, "operator") as conn:
         if args.action == "list":
-            for rid, day, status, path in conn.execute(
-                    "SELECT id, period_start, status, file_path FROM optimizer_reports ORDER BY id DESC LIMIT 30"):
+            for rid, day, status, path in conn.execute(Q["recent_reports"]):
                 print(f"{rid:>5}  {day}  {status:<9} {path}")
             return 0
         if args.action == "apply":
@@ -50,15 +52,13 @@ def _request(conn, args) -> int:
     day = args.date or date.today() - timedelta(days=1)
     who = args.operator or getpass.getuser()
     with conn.transaction():
-        since = conn.execute("SELECT clock_timestamp()").fetchone()[0]
-        conn.execute("INSERT INTO agent_messages (topic, from_agent, payload) VALUES ('optimizer.request', 'operator', "
-                     "%s::jsonb)", (json.dumps({"day": day.isoformat(), "days": args.days, "requested_by": who}),))
-        conn.execute("SELECT pg_notify('brain_bus', 'optimizer.request')")
+        since = conn.execute(Q["database_now"]).fetchone()[0]
+        conn.execute(Q["request_report"], (json.dumps({"day": day.isoformat(), "days": args.days, "requested_by": who}),))
+        conn.execute(Q["wake_bus"])
     print(f"asked the brain for a report on {day} ({args.days} day(s)); waiting...", file=sys.stderr)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        row = conn.execute("SELECT id, status, file_path, body_md FROM optimizer_reports WHERE created_at >= %s "
-                           "AND period_start = %s ORDER BY id DESC LIMIT 1", (since, day)).fetchone()
+        row = conn.execute(Q["report_since"], (since, day)).fetchone()
         if row:
             print(row[3])
             print(f"(report {row[0]}, {row[1]}: {row[2]})")
@@ -78,7 +78,7 @@ def _apply(conn, cfg, args) -> int:
 
     if args.report_id is None or args.number is None:
         raise BrainError("usage: brainctl optimize apply REPORT_ID N")
-    row = conn.execute("SELECT recommendations FROM optimizer_reports WHERE id = %s", (args.report_id,)).fetchone()
+    row = conn.execute(Q["report_recommendations"], (args.report_id,)).fetchone()
     if row is None:
         raise BrainError(f"no optimizer report {args.report_id}")
     recs = row[0]
@@ -96,13 +96,12 @@ def _apply(conn, cfg, args) -> int:
         raise BrainError(f"recommendation {args.number} targets {rec['target']!r}, which is not a skill under "
                          f"{cfg.skills_dir}")
     path = cfg.skills_dir / skill / "SKILL.md"
-    week = conn.execute("SELECT count(*) FROM optimizer_applies WHERE skill = %s AND applied_at > now() - interval '7 days'",
-                        (skill,)).fetchone()[0]
+    week = conn.execute(Q["applies_this_week"], (skill,)).fetchone()[0]
     if week >= APPLIES_PER_WEEK:
         raise BrainError(f"{skill} already had {week} applied changes this week (limit {APPLIES_PER_WEEK})")
-    last = conn.execute("SELECT max(applied_at) FROM optimizer_applies WHERE skill = %s", (skill,)).fetchone()[0]
+    last = conn.execute(Q["last_apply"], (skill,)).fetchone()[0]
     if last is not None:
-        waited = conn.execute("SELECT now() - %s::timestamptz < make_interval(days => %s)", (last, COOLING_DAYS)).fetchone()[0]
+        waited = conn.execute(Q["still_cooling"], (last, COOLING_DAYS)).fetchone()[0]
         if waited:
             raise BrainError(f"{skill} was changed on {last:%Y-%m-%d}; it cools for {COOLING_DAYS} days before the next apply")
     old, new = edited_text(path, rec["edit"])
@@ -119,8 +118,7 @@ def _apply(conn, cfg, args) -> int:
     # put back if the record then fails to commit (the weekly and cooling limits count records).
     try:
         with conn.transaction():
-            conn.execute("INSERT INTO optimizer_applies (report_id, rec_no, skill, applied_by, diff) "
-                         "VALUES (%s, %s, %s, %s, %s)", (args.report_id, args.number, skill, who, diff))
+            conn.execute(Q["record_apply"], (args.report_id, args.number, skill, who, diff))
             record_entry_sync(conn, cfg.context_dir, JournalEntry(
                 kind="apply", outcome="applied", title=f"{who} applied recommendation {args.number} of report "
                                                         f"{args.report_id} to {skill}",

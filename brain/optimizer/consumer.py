@@ -9,7 +9,10 @@ from pydantic import Field
 from brain.bus import Bus, Delivery
 from brain.messages import Payload, topic
 from brain.optimizer.run import run_optimizer
+from brain.sql import queries_beside
 from brain.strategy import StrategyParams
+
+Q = queries_beside(__file__, "reports.sql")
 
 
 @topic("optimizer.request")
@@ -36,7 +39,6 @@ async def nightly(bus: Bus, hour_utc: int) -> None:
             run_at += timedelta(days=1)
         await asyncio.sleep((run_at - now).total_seconds())
         yesterday = (run_at - timedelta(days=1)).date()
-        if not await bus.pool.fetchval("SELECT EXISTS (SELECT 1 FROM optimizer_reports WHERE period_start = $1)",
-                                       yesterday):
+        if not await bus.pool.fetchval(Q["report_exists_for_day"], yesterday):
             await bus.publish("optimizer.request", OptimizerRequest(day=yesterday, requested_by="schedule"),
                               from_agent="scheduler")

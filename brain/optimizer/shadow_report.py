@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import json
 
-SHADOW_UNREPORTED = """SELECT id, target, variant, status, result, error FROM shadow_experiments
- WHERE reported_in IS NULL AND status <> 'running' ORDER BY id"""
-
 
 def report_lines(rows) -> list[str]:
     """The 'Shadow experiments' section of the next optimizer report."""
