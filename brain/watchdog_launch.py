@@ -9,6 +9,9 @@ import sys
 
 from brain.config import Settings
 from brain.errors import BrainError
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "watchdog_launch.sql")
 
 
 def start_watchdog(settings: Settings, admin_url: str) -> subprocess.Popen:
@@ -28,8 +31,7 @@ async def wait_for_watchdog(pool, proc: subprocess.Popen, timeout_s: float) -> N
     while loop.time() < deadline:
         if proc.poll() is not None:
             raise BrainError(f"the watchdog exited with code {proc.returncode} (see watchdog.log under BRAIN_HOME)")
-        age = await pool.fetchval("SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state "
-                                  "WHERE key = 'heartbeat:watchdog'")
+        age = await pool.fetchval(Q["watchdog_age"])
         if age is not None and age < 5:
             return
         await asyncio.sleep(0.2)

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import migrations
 from brain.db.urls import psycopg_conninfo
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "migrate.sql")
 
 
 def _config(url: str):
@@ -33,10 +36,10 @@ def current(url: str) -> str | None:
     import psycopg
 
     with psycopg.connect(psycopg_conninfo(url)) as conn:
-        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()[0]
+        exists = conn.execute(Q["has_version_table"]).fetchone()[0]
         if not exists:
             return None
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        row = conn.execute(Q["version"]).fetchone()
         return row[0] if row else None
 
 
@@ -65,5 +68,7 @@ def set_role_passwords(url: str) -> list[str]:
     passwords = role_passwords()
     with psycopg.connect(psycopg_conninfo(url)) as conn, conn.transaction():
         for user, password in passwords.items():
+            # ALTER ROLE takes no bound parameters: psycopg composes the role as a quoted
+            # identifier and the password as a quoted literal.
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
     return list(passwords)

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-INSERT = """INSERT INTO agent_journal (created_at, kind, correlation_id, symbol, outcome, title, body_md, facts, file_path)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING id"""
-INSERT_SYNC = re.sub(r"\$(\d)", "%s", INSERT)
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "entry.sql")
 
 
 class JournalEntry(BaseModel):
@@ -125,11 +125,11 @@ async def record_entry(conn, context_dir: Path, entry: JournalEntry, durable: bo
         # a busy loop: it waits for the interpreter lock at every step, and the recorder
         # falls behind the cycles it records.
         path = write_entry_file(context_dir, entry, body, durable=False)
-    return await conn.fetchval(INSERT, *_row(entry, body, path))
+    return await conn.fetchval(Q["insert_entry"], *_row(entry, body, path))
 
 
 def record_entry_sync(conn, context_dir: Path, entry: JournalEntry) -> int:
     """The same for a psycopg connection."""
     body = render_markdown(entry)
     path = write_entry_file(context_dir, entry, body)
-    return conn.execute(INSERT_SYNC, _row(entry, body, path)).fetchone()[0]
+    return conn.execute(Q["insert_entry_sync"], _row(entry, body, path)).fetchone()[0]
