@@ -8,15 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-BEAT = """
-INSERT INTO app_state (key, value, updated_at) VALUES ($1, $2::jsonb, clock_timestamp())
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
-"""
-BEAT_SYNC = BEAT.replace("$1", "%s").replace("$2", "%s")
-AGES = """
-SELECT substr(key, 11) AS name, extract(epoch FROM clock_timestamp() - updated_at) AS age_s, value
-  FROM app_state WHERE key LIKE 'heartbeat:%'
-"""
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "heartbeat.sql")
 
 
 def _key(name: str) -> str:
@@ -25,18 +19,18 @@ def _key(name: str) -> str:
 
 async def beat(conn_or_pool: Any, name: str, info: dict | None = None) -> None:
     """Record that `name` is alive now (asyncpg connection or pool)."""
-    await conn_or_pool.execute(BEAT, _key(name), json.dumps(info or {}))
+    await conn_or_pool.execute(Q["beat"], _key(name), json.dumps(info or {}))
 
 
 def beat_sync(conn: Any, name: str, info: dict | None = None) -> None:
     """The same for a psycopg connection."""
-    conn.execute(BEAT_SYNC, (_key(name), json.dumps(info or {})))
+    conn.execute(Q["beat_sync"], (_key(name), json.dumps(info or {})))
 
 
 async def ages(conn_or_pool: Any) -> dict[str, float]:
     """Seconds since each heartbeat, by name."""
-    return {r["name"]: float(r["age_s"]) for r in await conn_or_pool.fetch(AGES)}
+    return {r["name"]: float(r["age_s"]) for r in await conn_or_pool.fetch(Q["ages"])}
 
 
 def ages_sync(conn: Any) -> dict[str, float]:
-    return {name: float(age) for name, age, _value in conn.execute(AGES).fetchall()}
+    return {name: float(age) for name, age, _value in conn.execute(Q["ages"]).fetchall()}

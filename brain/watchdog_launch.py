@@ -11,6 +11,9 @@ import asyncpg
 
 from brain.config import Settings
 from brain.errors import BrainError
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "watchdog_launch.sql")
 
 
 def start_watchdog(settings: Settings, admin_url: str) -> subprocess.Popen[bytes]:
@@ -30,8 +33,7 @@ async def wait_for_watchdog(pool: asyncpg.Pool, proc: subprocess.Popen[bytes], t
     while loop.time() < deadline:
         if proc.poll() is not None:
             raise BrainError(f"the watchdog exited with code {proc.returncode} (see watchdog.log under BRAIN_HOME)")
-        age = await pool.fetchval("SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state "
-                                  "WHERE key = 'heartbeat:watchdog'")
+        age = await pool.fetchval(Q["watchdog_age"])
         if age is not None and age < 5:
             return
         await asyncio.sleep(0.2)

@@ -19,24 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from brain.sql import queries_beside
+
 if TYPE_CHECKING:
     from brain.config import Settings
 
 log = logging.getLogger("watchdog")
+Q = queries_beside(__file__, "lease.sql")
 
 KEY = "watchdog:lease"
-HOLD = """
-INSERT INTO app_state (key, value, updated_at) VALUES (%(key)s, %(me)s::jsonb, clock_timestamp())
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
- WHERE app_state.value->>'instance' = excluded.value->>'instance'
-    OR app_state.updated_at < clock_timestamp() - make_interval(secs => %(ttl)s)
-RETURNING 1
-"""
-HOLDER = """SELECT value, extract(epoch FROM clock_timestamp() - updated_at)::float8
-              FROM app_state WHERE key = %(key)s"""
-# Dated far back, the lease is free for the next claim.
-GIVE_UP = """UPDATE app_state SET updated_at = 'epoch'
-              WHERE key = %(key)s AND value->>'instance' = %(instance)s"""
 
 
 def lease_s(settings: Settings) -> float:
@@ -59,7 +50,7 @@ def hold(conn: psycopg.Connection[Any], me: dict, ttl_s: float, holding: bool) -
     watchdog that was holding it (`holding`) keeps the watch, and one standing by takes it
     only once the lease it can still read has run out."""
     try:
-        return conn.execute(HOLD, {"key": KEY, "me": json.dumps(me), "ttl": ttl_s}).fetchone() is not None
+        return conn.execute(Q["hold"], {"key": KEY, "me": json.dumps(me), "ttl": ttl_s}).fetchone() is not None
     except psycopg.errors.LockNotAvailable:
         if holding:
             log.error("app_state is locked by another session; keeping the watch without renewing its lease")
@@ -77,9 +68,9 @@ def hold(conn: psycopg.Connection[Any], me: dict, ttl_s: float, holding: bool) -
 
 def holder(conn: psycopg.Connection[Any]) -> tuple[dict, float] | None:
     """The lease's holder and how many seconds ago it renewed it."""
-    row = conn.execute(HOLDER, {"key": KEY}).fetchone()
+    row = conn.execute(Q["holder"], {"key": KEY}).fetchone()
     return (row[0], row[1]) if row else None
 
 
 def give_up(conn: psycopg.Connection[Any], me: dict) -> None:
-    conn.execute(GIVE_UP, {"key": KEY, "instance": me["instance"]})
+    conn.execute(Q["give_up"], {"key": KEY, "instance": me["instance"]})

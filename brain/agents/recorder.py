@@ -11,11 +11,9 @@ from brain.agents.context import AgentContext
 from brain.bus import Delivery, Handler, HandlerResult, Outgoing
 from brain.db.types import Conn, Queryable
 from brain.journal import JournalEntry, record_entry
+from brain.sql import queries_beside
 
-MESSAGES = "SELECT id, topic, from_agent, payload::text AS payload FROM agent_messages WHERE correlation_id = $1 ORDER BY id"
-CALLS = """SELECT agent, skill, skill_hash, route, model, input_tokens, output_tokens, cache_read_tokens,
-                  cost_usd::float8 AS cost_usd, latency_ms, outcome, error_class
-             FROM llm_cost_ledger WHERE correlation_id = $1 ORDER BY id"""
+Q = queries_beside(__file__, "recorder.sql")
 INDICATOR_ORDER = ("rsi", "macd_hist", "bb_pct_b", "adx", "ema_fast", "ema_slow", "ema_cross", "roc", "roc_pct",
                    "vwap", "volume_ratio", "realized_vol", "vol_pct", "atr")
 
@@ -94,8 +92,8 @@ def build_entry(correlation_id: str | None, messages: list[dict[str, Any]], call
 
 async def record_cycle(conn: Queryable, context_dir: Path, correlation_id: str | None) -> int:
     messages = [{"id": r["id"], "topic": r["topic"], "payload": json.loads(r["payload"])}
-                for r in await conn.fetch(MESSAGES, correlation_id)]
-    calls = [dict(r) for r in await conn.fetch(CALLS, correlation_id)]
+                for r in await conn.fetch(Q["cycle_messages"], correlation_id)]
+    calls = [dict(r) for r in await conn.fetch(Q["cycle_calls"], correlation_id)]
     entry = build_entry(correlation_id, messages, calls)
     # Not flushed to disk per cycle: the start after a crash rewrites recent files from their
     # rows (brain.journal.repair).

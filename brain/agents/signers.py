@@ -13,7 +13,10 @@ from brain.bus import Delivery, Handler, Outgoing
 from brain.topics import ModelCall, TradeProposal, TradeSignature
 from brain.risk.gate import Proposal, evaluate
 from brain.router.answers import ModelFailure
+from brain.sql import queries_beside
 from brain.strategy import StrategyParams
+
+Q = queries_beside(__file__, "signers.sql")
 
 DRIFT_LIMIT = 0.01          # the latest close may be at most 1% from the proposal's entry
 TOLERANCE = 1e-6            # relative difference below which two numbers are the same number
@@ -59,10 +62,8 @@ def fact_checker(ctx: AgentContext) -> Handler:
     async def handle(d: Delivery) -> list[Outgoing]:
         p = cast(TradeProposal, d.payload)  # the bus validated it as its topic's model
         state = await reads.market_state(ctx.pool, p.state_message_id)
-        bar = await ctx.pool.fetchrow("SELECT close FROM bars WHERE symbol = $1 AND ts = $2", p.symbol, p.bar_time)
-        latest = await ctx.pool.fetchrow(
-            "SELECT close, (SELECT count(*) FROM bars b WHERE b.symbol = $1 AND b.ts > $2) AS newer "
-            "FROM bars WHERE symbol = $1 ORDER BY ts DESC LIMIT 1", p.symbol, p.bar_time)
+        bar = await ctx.pool.fetchrow(Q["bar_close"], p.symbol, p.bar_time)
+        latest = await ctx.pool.fetchrow(Q["latest_close"], p.symbol, p.bar_time)
         if bar is None or latest is None:
             return _signature(d, p, "fact_checker", "veto", [f"no stored bar for {p.symbol} at {p.bar_time}"], {})
         stop, target = bracket(p.side, bar["close"], state.indicators["atr"], params)

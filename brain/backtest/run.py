@@ -19,22 +19,11 @@ from brain.db.urls import admin_url, role_url
 from brain.market.history import ValidatedHistory
 from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
 from brain.runtime import open_brain
+from brain.sql import queries_beside
 from brain.summary import wait_settled
 
 log = logging.getLogger("brain.backtest")
-CURVE = "SELECT ts, equity FROM equity_history WHERE account = 'paper' ORDER BY ts"
-CLOSED = """SELECT (payload->>'at')::timestamptz AS at, (payload->>'pnl')::float8 AS pnl FROM agent_messages
-             WHERE topic = 'order.filled' AND payload->>'intent' = 'close' ORDER BY id"""
-VETOES = """SELECT payload->>'signer', count(*) FROM agent_messages WHERE topic = 'trade.signature'
-             AND payload->>'verdict' = 'veto' GROUP BY 1 ORDER BY 1"""
-HOPS = """SELECT d.consumer, percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.done_at - m.created_at) * 1000),
-                 percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d.done_at - m.created_at) * 1000)
-            FROM agent_deliveries d JOIN agent_messages m ON m.id = d.message_id
-           WHERE d.state = 'done' GROUP BY 1 ORDER BY 1"""
-LATENCY = """SELECT extract(epoch FROM o.created_at - s.created_at) * 1000
-                    - coalesce((SELECT sum(latency_ms) FROM llm_cost_ledger l WHERE l.correlation_id = o.correlation_id), 0)
-               FROM orders o JOIN agent_messages s ON s.topic = 'market.state' AND s.correlation_id = o.correlation_id
-              WHERE o.intent = 'open' AND o.parent_client_order_id IS NULL"""
+Q = queries_beside(__file__, "run.sql")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -85,13 +74,12 @@ async def run_backtest(settings: Settings, history: ValidatedHistory, start: dat
                 log.warning("backtest: some agents still had work after 120s; the figures miss their cycles")
             elapsed = time.monotonic() - began
             pool = brain.pool
-            curve = [(r["ts"], r["equity"]) for r in await pool.fetch(CURVE)]
-            closed = [(r["at"], r["pnl"]) for r in await pool.fetch(CLOSED)]
-            latencies = [float(r[0]) for r in await pool.fetch(LATENCY)]
-            outcomes = {r[0]: r[1] for r in await pool.fetch(
-                "SELECT outcome, count(*) FROM agent_journal WHERE kind = 'cycle' GROUP BY 1")}
-            vetoes = {r[0]: r[1] for r in await pool.fetch(VETOES)}
-            hops = {r[0]: {"p50": round(r[1], 2), "p99": round(r[2], 2)} for r in await pool.fetch(HOPS)}
+            curve = [(r["ts"], r["equity"]) for r in await pool.fetch(Q["equity_curve"])]
+            closed = [(r["at"], r["pnl"]) for r in await pool.fetch(Q["closed_trades"])]
+            latencies = [float(r[0]) for r in await pool.fetch(Q["decision_latencies"])]
+            outcomes = {r[0]: r[1] for r in await pool.fetch(Q["cycles_by_outcome"])}
+            vetoes = {r[0]: r[1] for r in await pool.fetch(Q["vetoes_by_signer"])}
+            hops = {r[0]: {"p50": round(r[1], 2), "p99": round(r[2], 2)} for r in await pool.fetch(Q["hop_percentiles"])}
         finally:
             await brain.close()
     cash = settings.paper_starting_cash

@@ -13,6 +13,9 @@ from brain.router.api_routes import AnthropicRoute
 from brain.router.prices import PriceTable
 from brain.router.router import Router
 from brain.skills.parse import parse_skill
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "cache.sql")
 
 
 async def run_cache_bench(url: str, skills_dir: Path, philosophy: str, calls: int = 50) -> dict[str, Any]:
@@ -25,9 +28,7 @@ async def run_cache_bench(url: str, skills_dir: Path, philosophy: str, calls: in
                             philosophy, PriceTable())
             for i in range(calls):
                 await router.call("regime", skill, {"symbol": "AAPL", "bar": i, "composite": i / calls}, f"bench-{i}")
-        row = await pool.fetchrow("""SELECT sum(input_tokens) AS fresh, sum(cache_read_tokens) AS reads,
-                                            sum(cache_write_tokens) AS writes, sum(cost_usd)::float8 AS cost
-                                       FROM llm_cost_ledger WHERE route = 'anthropic'""")
+        row = await pool.fetchrow(Q["anthropic_usage"])
     finally:
         await pool.close()
     assert row is not None  # an aggregate: always one row

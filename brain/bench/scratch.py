@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from collections.abc import Iterator
 
 import psycopg
+from psycopg import sql
 
 from brain.db import migrate
 from brain.db.urls import psycopg_conninfo, with_database
@@ -16,11 +17,12 @@ from brain.db.urls import psycopg_conninfo, with_database
 def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
     name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(psycopg_conninfo(admin_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        # DDL takes no bound parameters: the name is composed as an identifier psycopg quotes.
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         url = with_database(admin_url, name)
         migrate.upgrade(url)
         yield url
     finally:
         with psycopg.connect(psycopg_conninfo(admin_url), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -15,9 +15,9 @@ import psycopg
 
 from brain.config import Settings
 from brain.db.urls import psycopg_conninfo, with_user
+from brain.sql import queries_beside
 
-TRY_ORDER = """INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty)
-VALUES (%s, 'AAPL', 'buy', 'open', 'market', 1)"""
+Q = queries_beside(__file__, "watchdog.sql")
 
 
 def _connect(url: str, role: str | None = None) -> psycopg.Connection:
@@ -25,16 +25,12 @@ def _connect(url: str, role: str | None = None) -> psycopg.Connection:
 
 
 def _seed(admin: psycopg.Connection) -> None:
-    admin.execute("DELETE FROM fills; DELETE FROM orders; DELETE FROM positions; DELETE FROM accounts")
-    admin.execute("""INSERT INTO accounts (account, cash, equity, high_water_mark, day_start_equity, day)
-                     VALUES ('paper', 100000, 100000, 100000, 100000, current_date)""")
+    admin.execute(Q["clear_book"])
+    admin.execute(Q["seed_account"])
     for sym, qty, price in (("AAPL", 10, 450.0), ("MSFT", 300, 28.0), ("IBM", -20, 200.0)):
-        admin.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES (%s, now(), %s, %s, %s, %s, 1) "
-                      "ON CONFLICT DO NOTHING", (sym, price, price, price, price))
-        admin.execute("INSERT INTO positions (symbol, qty, avg_price, stop_price, opened_at) VALUES (%s, %s, %s, 1, now())",
-                      (sym, qty, price))
-        admin.execute("INSERT INTO orders (client_order_id, symbol, side, intent, order_type, qty, stop_price, status) "
-                      "VALUES (%s, %s, 'sell', 'close', 'stop', 1, 1, 'working')", (f"{sym}-stop-{time.time_ns()}", sym))
+        admin.execute(Q["seed_bar"], (sym, price, price, price, price))
+        admin.execute(Q["seed_position"], (sym, qty, price))
+        admin.execute(Q["seed_stop_order"], (f"{sym}-stop-{time.time_ns()}", sym))
 
 
 def run_watchdog_bench(url: str, settings: Settings, injections: int = 20,
@@ -54,21 +50,21 @@ def run_watchdog_bench(url: str, settings: Settings, injections: int = 20,
             time.sleep(0.2)
             progress(f"injection {i + 1}/{injections}: drawdown to 80% of the high-water mark")
             start = time.monotonic()
-            admin.execute("UPDATE accounts SET equity = 80000")
+            admin.execute(Q["breach_drawdown"])
             refused = flat = None
             deadline = start + 30
             while (refused is None or flat is None) and time.monotonic() < deadline:
                 if refused is None:
                     try:
                         with app.transaction():
-                            app.execute(TRY_ORDER, (f"probe-{time.time_ns()}",))
+                            app.execute(Q["try_order"], (f"probe-{time.time_ns()}",))
                             raise _Rollback
                     except _Rollback:
                         pass
                     except psycopg.errors.RaiseException:
                         refused = time.monotonic() - start
                 if flat is None:
-                    held = admin.execute("SELECT count(*) FROM positions").fetchone()
+                    held = admin.execute(Q["position_count"]).fetchone()
                     assert held is not None  # an aggregate: always one row
                     if held[0] == 0:
                         flat = time.monotonic() - start
@@ -77,8 +73,7 @@ def run_watchdog_bench(url: str, settings: Settings, injections: int = 20,
                 raise RuntimeError("the watchdog did not halt within 30s")
             to_refused.append(refused * 1000)
             to_flat.append(flat * 1000)
-            admin.execute("UPDATE halts SET resumed_at = now(), resumed_by = 'bench', resume_reason = 'bench' "
-                          "WHERE resumed_at IS NULL")
+            admin.execute(Q["resume_halts"])
     finally:
         proc.terminate()
         proc.wait(10)

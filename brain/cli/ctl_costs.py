@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 
 from brain.cli.ctl_bus import _when
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "ctl_costs.sql")
 
 BY = ("route", "agent", "skill", "model", "day")
 
@@ -17,18 +20,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from psycopg import sql
-
     from brain.cli.common import print_json
     from brain.config import settings
     from brain.db.connect import connect_sync
 
     since = args.since or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    group = sql.SQL("date_trunc('day', created_at)::date") if args.by == "day" else sql.Identifier(args.by)
-    query = sql.SQL("""SELECT {g} AS key, count(*), count(*) FILTER (WHERE outcome <> 'ok'),
-                              sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
-                              coalesce(sum(cost_usd), 0)::float8, coalesce(avg(latency_ms), 0)::float8
-                         FROM llm_cost_ledger WHERE created_at >= %s GROUP BY 1 ORDER BY 8 DESC, 1""").format(g=group)
+    query = Q[f"costs_by_{args.by}"]  # one fixed query per grouping in BY
     with connect_sync(settings(), "operator") as conn:
         rows = conn.execute(query, (since,)).fetchall()
     cols = ("key", "calls", "failed", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",

@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 
 from brain.cli.common import ROW_ID, bounded_int, date_arg
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "ctl_journal.sql")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -17,14 +20,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
 
 
-LIST = """SELECT id, created_at, kind, symbol, outcome, title, file_path FROM agent_journal
- WHERE (%(day)s::date IS NULL OR created_at >= %(day)s::date AND created_at < %(day)s::date + 1)
-   AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s::text)
-   AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s::text)
-   AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)
- ORDER BY id DESC LIMIT %(limit)s"""
-
-
 def run(args: argparse.Namespace) -> int:
     from brain.cli.common import print_json
     from brain.config import settings
@@ -35,13 +30,13 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "show":
             if args.entry_id is None:
                 raise BrainError("journal show needs an entry id (see brainctl journal)")
-            row = conn.execute("SELECT body_md, file_path FROM agent_journal WHERE id = %s", (args.entry_id,)).fetchone()
+            row = conn.execute(Q["entry"], (args.entry_id,)).fetchone()
             if row is None:
                 raise BrainError(f"no journal entry with id {args.entry_id}")
             print(row[0], end="")
             print(f"\n(file: {row[1]})")
             return 0
-        rows = conn.execute(LIST, {"day": args.date, "symbol": args.symbol.upper() if args.symbol else None,
+        rows = conn.execute(Q["entries"], {"day": args.date, "symbol": args.symbol.upper() if args.symbol else None,
                                    "outcome": args.outcome, "kind": args.kind, "limit": args.limit}).fetchall()
     data = [dict(zip(("id", "created_at", "kind", "symbol", "outcome", "title", "file"), r)) for r in rows]
     if args.json:

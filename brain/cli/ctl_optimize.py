@@ -10,6 +10,9 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from brain.cli.common import ROW_ID, bounded_int, date_arg
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "ctl_optimize.sql")
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = settings()
     with connect_sync(cfg, "operator") as conn:
         if args.action == "list":
-            for rid, day, status, path in conn.execute(
-                    "SELECT id, period_start, status, file_path FROM optimizer_reports ORDER BY id DESC LIMIT 30"):
+            for rid, day, status, path in conn.execute(Q["recent_reports"]):
                 print(f"{rid:>5}  {day}  {status:<9} {path}")
             return 0
         if args.action == "apply":
@@ -56,17 +58,15 @@ def _request(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
     day = args.date or date.today() - timedelta(days=1)
     who = args.operator or getpass.getuser()
     with conn.transaction():
-        now = conn.execute("SELECT clock_timestamp()").fetchone()
+        now = conn.execute(Q["database_now"]).fetchone()
         assert now is not None  # a SELECT without FROM: one row
         since = now[0]
-        conn.execute("INSERT INTO agent_messages (topic, from_agent, payload) VALUES ('optimizer.request', 'operator', "
-                     "%s::jsonb)", (json.dumps({"day": day.isoformat(), "days": args.days, "requested_by": who}),))
-        conn.execute("SELECT pg_notify('brain_bus', 'optimizer.request')")
+        conn.execute(Q["request_report"], (json.dumps({"day": day.isoformat(), "days": args.days, "requested_by": who}),))
+        conn.execute(Q["wake_bus"])
     print(f"asked the brain for a report on {day} ({args.days} day(s)); waiting...", file=sys.stderr)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        row = conn.execute("SELECT id, status, file_path, body_md FROM optimizer_reports WHERE created_at >= %s "
-                           "AND period_start = %s ORDER BY id DESC LIMIT 1", (since, day)).fetchone()
+        row = conn.execute(Q["report_since"], (since, day)).fetchone()
         if row:
             print(row[3])
             print(f"(report {row[0]}, {row[1]}: {row[2]})")
@@ -86,7 +86,7 @@ def _apply(conn: psycopg.Connection[Any], cfg: Settings, args: argparse.Namespac
 
     if args.report_id is None or args.number is None:
         raise BrainError("usage: brainctl optimize apply REPORT_ID N")
-    row = conn.execute("SELECT recommendations FROM optimizer_reports WHERE id = %s", (args.report_id,)).fetchone()
+    row = conn.execute(Q["report_recommendations"], (args.report_id,)).fetchone()
     if row is None:
         raise BrainError(f"no optimizer report {args.report_id}")
     recs = row[0]
@@ -104,17 +104,16 @@ def _apply(conn: psycopg.Connection[Any], cfg: Settings, args: argparse.Namespac
         raise BrainError(f"recommendation {args.number} targets {rec['target']!r}, which is not a skill under "
                          f"{cfg.skills_dir}")
     path = cfg.skills_dir / skill / "SKILL.md"
-    applied = conn.execute("SELECT count(*) FROM optimizer_applies WHERE skill = %s AND applied_at > now() - interval '7 days'",
-                           (skill,)).fetchone()
+    applied = conn.execute(Q["applies_this_week"], (skill,)).fetchone()
     assert applied is not None  # an aggregate: always one row
     week = applied[0]
     if week >= APPLIES_PER_WEEK:
         raise BrainError(f"{skill} already had {week} applied changes this week (limit {APPLIES_PER_WEEK})")
-    latest = conn.execute("SELECT max(applied_at) FROM optimizer_applies WHERE skill = %s", (skill,)).fetchone()
+    latest = conn.execute(Q["last_apply"], (skill,)).fetchone()
     assert latest is not None  # an aggregate: always one row
     last = latest[0]
     if last is not None:
-        cooled = conn.execute("SELECT now() - %s::timestamptz < make_interval(days => %s)", (last, COOLING_DAYS)).fetchone()
+        cooled = conn.execute(Q["still_cooling"], (last, COOLING_DAYS)).fetchone()
         assert cooled is not None  # a SELECT without FROM: one row
         waited = cooled[0]
         if waited:
@@ -133,8 +132,7 @@ def _apply(conn: psycopg.Connection[Any], cfg: Settings, args: argparse.Namespac
     # put back if the record then fails to commit (the weekly and cooling limits count records).
     try:
         with conn.transaction():
-            conn.execute("INSERT INTO optimizer_applies (report_id, rec_no, skill, applied_by, diff) "
-                         "VALUES (%s, %s, %s, %s, %s)", (args.report_id, args.number, skill, who, diff))
+            conn.execute(Q["record_apply"], (args.report_id, args.number, skill, who, diff))
             record_entry_sync(conn, cfg.context_dir, JournalEntry(
                 kind="apply", outcome="applied", title=f"{who} applied recommendation {args.number} of report "
                                                         f"{args.report_id} to {skill}",

@@ -6,6 +6,9 @@ import getpass
 import sys
 
 from brain.cli.common import ROW_ID
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "ctl_resume.sql")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             if conn.execute(halts.Q["resume"], (who, args.reason, bool(still), h["id"])).fetchone() is None:
                 raise BrainError(f"halt {h['id']} was resumed by someone else meanwhile")
             if h["level"] >= 4 and not any(x["level"] >= 4 for x in halts.active(conn)):
-                conn.execute("UPDATE accounts SET locked = false WHERE locked")
+                conn.execute(Q["unlock_accounts"])
             record_entry_sync(conn, cfg.context_dir, JournalEntry(
                 kind="resume", outcome="resume", title=f"RESUME of halt {h['id']} (L{h['level']} {h['invariant']}) by {who}",
                 sections=[("Why the operator resumed", args.reason),

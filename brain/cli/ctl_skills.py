@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "ctl_skills.sql")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -44,10 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from brain.db.connect import connect_sync
 
     with connect_sync(cfg, "operator") as conn:
-        rows = conn.execute("SELECT content_hash, loaded_at, length(text), text FROM skill_versions WHERE name = %s "
-                            "ORDER BY loaded_at, id", (args.name,)).fetchall()
-        rejected = conn.execute("SELECT rejected_at, error FROM skill_rejections WHERE name = %s ORDER BY id DESC "
-                                "LIMIT 5", (args.name,)).fetchall()
+        rows = conn.execute(Q["skill_versions"], (args.name,)).fetchall()
+        rejected = conn.execute(Q["skill_rejections"], (args.name,)).fetchall()
     if not rows:
         raise BrainError(f"no versions of skill {args.name!r} were ever loaded")
     if args.show:

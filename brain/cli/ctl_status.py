@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import psycopg
 
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "ctl_status.sql")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
@@ -17,20 +21,16 @@ def gather(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     from brain.heartbeat import ages_sync
 
     beats = ages_sync(conn)
-    breakers = {k[8:]: v for k, v in conn.execute(
-        "SELECT key, value FROM app_state WHERE key LIKE 'breaker:%' ORDER BY key").fetchall()}
+    breakers = {k[8:]: v for k, v in conn.execute(Q["breakers"]).fetchall()}
     # The active book is the one its broker last wrote (paper, or ib when trading through IB).
-    acct = conn.execute("SELECT equity, cash, high_water_mark, day_start_equity, locked FROM accounts "
-                        "ORDER BY updated_at DESC LIMIT 1").fetchone()
+    acct = conn.execute(Q["active_account"]).fetchone()
     positions = [dict(zip(("symbol", "qty", "avg_price", "stop_price", "take_profit"), r)) for r in conn.execute(
-        "SELECT symbol, qty, avg_price, stop_price, take_profit FROM positions ORDER BY symbol").fetchall()]
-    spend = conn.execute("SELECT coalesce(sum(cost_usd), 0)::float8, count(*) FROM llm_cost_ledger "
-                         "WHERE created_at >= date_trunc('day', now())").fetchone()
-    failed = conn.execute("SELECT count(*) FROM operator_pages WHERE status = 'failed'").fetchone()
+        Q["positions"]).fetchall()]
+    spend = conn.execute(Q["spend_today"]).fetchone()
+    failed = conn.execute(Q["failed_pages"]).fetchone()
     assert spend is not None and failed is not None  # aggregates: always one row
     pages_failed = failed[0]
-    links = conn.execute("SELECT value->>'broker', (SELECT value->>'ib' FROM app_state WHERE key = 'heartbeat:watchdog') "
-                         "FROM app_state WHERE key = 'heartbeat:broker'").fetchone()
+    links = conn.execute(Q["links"]).fetchone()
     active = halts.active(conn)
     level = max((h["level"] for h in active), default=0)
     state = {0: "TRADING", 1: "TRADING (alert)", 2: "NO NEW ENTRIES", 3: "STOPPED", 4: "FLATTENED AND LOCKED"}[level]

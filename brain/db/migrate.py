@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING
 
 import migrations
 from brain.db.urls import psycopg_conninfo
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "migrate.sql")
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -37,12 +40,12 @@ def current(url: str) -> str | None:
     import psycopg
 
     with psycopg.connect(psycopg_conninfo(url)) as conn:
-        found = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        found = conn.execute(Q["has_version_table"]).fetchone()
         assert found is not None  # a SELECT without FROM: one row
         exists = found[0]
         if not exists:
             return None
-        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        row = conn.execute(Q["version"]).fetchone()
         return row[0] if row else None
 
 
@@ -71,5 +74,7 @@ def set_role_passwords(url: str) -> list[str]:
     passwords = role_passwords()
     with psycopg.connect(psycopg_conninfo(url)) as conn, conn.transaction():
         for user, password in passwords.items():
+            # ALTER ROLE takes no bound parameters: psycopg composes the role as a quoted
+            # identifier and the password as a quoted literal.
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
     return list(passwords)

@@ -19,6 +19,9 @@ from brain.heartbeat import beat
 from brain.ingress.models import BarIn, ContextIn, FillIn, HeartbeatIn
 from brain.market.bars import Bar, BarRejected
 from brain.market.live_bars import store_live_bar
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "app.sql")
 
 MAX_BODY = 64 * 1024
 
@@ -55,14 +58,12 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
         """The stored response when this client id was already handled (idempotent resend).
         Resends that arrive together wait for each other here, so the second one finds the
         first one's receipt instead of colliding with its writes."""
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", endpoint, client_id)
-        raw = await conn.fetchval("SELECT response::text FROM ingress_receipts WHERE endpoint = $1 AND client_id = $2",
-                                  endpoint, client_id)
+        await conn.execute(Q["lock_client_id"], endpoint, client_id)
+        raw = await conn.fetchval(Q["receipt"], endpoint, client_id)
         return None if raw is None else {**json.loads(raw), "duplicate": True}
 
     async def receipt(conn: Conn, endpoint: str, client_id: str, response: dict[str, Any]) -> dict[str, Any]:
-        await conn.execute("INSERT INTO ingress_receipts (endpoint, client_id, response) VALUES ($1, $2, $3::jsonb)",
-                           endpoint, client_id, json.dumps(response, default=str))
+        await conn.execute(Q["insert_receipt"], endpoint, client_id, json.dumps(response, default=str))
         return response
 
     @app.post("/v1/bars", dependencies=[Depends(authorised)])
@@ -90,13 +91,10 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
         async with pool.acquire() as conn, conn.transaction():
             if (seen := await once(conn, "fills", body.client_id)) is not None:
                 return seen
-            order = await conn.fetchrow("SELECT id, symbol, side FROM orders WHERE client_order_id = $1",
-                                        body.client_order_id)
+            order = await conn.fetchrow(Q["order_by_client_id"], body.client_order_id)
             if order is None:
                 raise HTTPException(404, f"client_order_id: no order {body.client_order_id}")
-            await conn.execute("INSERT INTO fills (order_id, client_order_id, broker_fill_id, symbol, side, qty, price, "
-                               "commission, filled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
-                               "ON CONFLICT (broker_fill_id) DO NOTHING", order["id"], body.client_order_id,
+            await conn.execute(Q["insert_fill"], order["id"], body.client_order_id,
                                body.broker_fill_id, order["symbol"], order["side"], body.qty, body.price,
                                body.commission, body.ts)
             return await receipt(conn, "fills", body.client_id, {"stored": True})
@@ -106,9 +104,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
         async with pool.acquire() as conn, conn.transaction():
             if (seen := await once(conn, "context", body.client_id)) is not None:
                 return seen
-            note_id = await conn.fetchval("INSERT INTO context_notes (source, symbol, title, body) "
-                                          "VALUES ($1, $2, $3, $4) RETURNING id", body.source, body.symbol,
-                                          body.title, body.body)
+            note_id = await conn.fetchval(Q["insert_context_note"], body.source, body.symbol, body.title, body.body)
             return await receipt(conn, "context", body.client_id, {"stored": True, "note_id": note_id})
 
     @app.get("/healthz")
@@ -119,8 +115,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool, bus: Bus, broker: Broker 
     async def readyz() -> JSONResponse:
         problems = []
         try:
-            age = await pool.fetchval("SELECT extract(epoch FROM clock_timestamp() - updated_at) FROM app_state "
-                                      "WHERE key = 'heartbeat:watchdog'")
+            age = await pool.fetchval(Q["watchdog_age"])
         except (OSError, asyncpg.PostgresError) as exc:
             return JSONResponse({"ready": False, "problems": [f"database: {exc}"]}, status_code=503)
         if age is None or age > settings.heartbeat_stale_s:

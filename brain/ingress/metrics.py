@@ -8,18 +8,18 @@ import asyncpg
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from brain.sql import queries_beside
+
+Q = queries_beside(__file__, "metrics.sql")
+
 
 async def render(pool: asyncpg.Pool) -> str:
-    backlog = await pool.fetch("SELECT consumer, pending, working, dead, untaken, coalesce(oldest_waiting_s, 0) "
-                               "FROM bus_backlog")
-    cycles = await pool.fetch("SELECT outcome, count(*) FROM agent_journal WHERE kind = 'cycle' GROUP BY 1")
-    calls = await pool.fetch("SELECT route, outcome, count(*), coalesce(sum(cost_usd), 0)::float8 "
-                             "FROM llm_cost_ledger GROUP BY 1, 2")
-    breakers = await pool.fetch("SELECT substr(key, 9), value->>'state' FROM app_state WHERE key LIKE 'breaker:%'")
-    halt = await pool.fetchval("SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL")
-    hop = await pool.fetchrow("""SELECT coalesce(avg(extract(epoch FROM d.done_at - m.created_at)), 0)::float8
-                                   FROM agent_deliveries d JOIN agent_messages m ON m.id = d.message_id
-                                  WHERE d.state = 'done' AND d.done_at > now() - interval '5 minutes'""")
+    backlog = await pool.fetch(Q["bus_backlog"])
+    cycles = await pool.fetch(Q["cycles_by_outcome"])
+    calls = await pool.fetch(Q["model_calls"])
+    breakers = await pool.fetch(Q["breakers"])
+    halt = await pool.fetchval(Q["halt_level"])
+    hop = await pool.fetchrow(Q["mean_hop"])
     assert hop is not None  # an aggregate: always one row
     hop_s = hop[0]
 

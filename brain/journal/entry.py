@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from brain.db.types import Queryable
+from brain.sql import queries_beside
 
 if TYPE_CHECKING:
     import psycopg
 
-INSERT = """INSERT INTO agent_journal (created_at, kind, correlation_id, symbol, outcome, title, body_md, facts, file_path)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9) RETURNING id"""
-INSERT_SYNC = re.sub(r"\$(\d)", "%s", INSERT)
+Q = queries_beside(__file__, "entry.sql")
 
 
 class JournalEntry(BaseModel):
@@ -130,13 +129,13 @@ async def record_entry(conn: Queryable, context_dir: Path, entry: JournalEntry, 
         # a busy loop: it waits for the interpreter lock at every step, and the recorder
         # falls behind the cycles it records.
         path = write_entry_file(context_dir, entry, body, durable=False)
-    return await conn.fetchval(INSERT, *_row(entry, body, path))
+    return await conn.fetchval(Q["insert_entry"], *_row(entry, body, path))
 
 
 def record_entry_sync(conn: psycopg.Connection[Any], context_dir: Path, entry: JournalEntry) -> int:
     """The same for a psycopg connection."""
     body = render_markdown(entry)
     path = write_entry_file(context_dir, entry, body)
-    row = conn.execute(INSERT_SYNC, _row(entry, body, path)).fetchone()
+    row = conn.execute(Q["insert_entry_sync"], _row(entry, body, path)).fetchone()
     assert row is not None  # INSERT ... RETURNING: one row
     return row[0]

@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from brain.journal.entry import write_via_temp
+from brain.sql import queries_beside
 
-# The kernel writes dirty file data back within about half a minute, so entries more than ten
-# minutes older than the newest reached the disk before any crash that ended the last run.
-RECENT = """SELECT file_path, body_md FROM agent_journal
-             WHERE file_path IS NOT NULL
-               AND created_at > (SELECT max(created_at) FROM agent_journal) - interval '10 minutes'"""
+Q = queries_beside(__file__, "repair.sql")
+# The query the brain runs on start for the rows to repair from (brain.runtime reads it by this name).
+RECENT = Q["recent_entries"]
 
 
 def repair_recent_files(rows: Iterable[tuple[str, str]]) -> list[Path]:

@@ -22,8 +22,10 @@ from brain.broker.ib import stock
 from brain.bus import Bus
 from brain.market.bars import Bar, BarRejected
 from brain.market.live_bars import store_live_bar
+from brain.sql import queries_beside
 
 log = logging.getLogger("brain.feed.ib")
+Q = queries_beside(__file__, "ib_feed.sql")
 
 # IB's names for the historical bar sizes a live bar can have (the setting ib_bar_seconds is
 # checked against these keys in brain/config.py).
@@ -115,7 +117,7 @@ class IBBarFeed:
 
     async def _store(self, bar: Bar, publish: bool) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM bars WHERE symbol = $1 AND ts = $2", bar.symbol, bar.ts):
+            if await conn.fetchval(Q["bar_stored"], bar.symbol, bar.ts):
                 return 0  # already stored: a reconnect re-reads history it has
             try:
                 await store_live_bar(conn, self.bus, bar, publish=publish)

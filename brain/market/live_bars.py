@@ -16,9 +16,9 @@ from brain.bus import Bus
 from brain.db.types import Conn
 from brain.heartbeat import beat
 from brain.market.bars import Bar, check_bar
+from brain.sql import queries_beside
 
-INSERT = ("INSERT INTO bars (symbol, ts, open, high, low, close, volume, source) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+Q = queries_beside(__file__, "live_bars.sql")
 
 
 async def store_live_bar(conn: Conn, bus: Bus, bar: Bar, publish: bool = True,
@@ -27,9 +27,9 @@ async def store_live_bar(conn: Conn, bus: Bus, bar: Bar, publish: bool = True,
     publish=False stores a warm-up bar without starting a cycle on it. A broker given here
     trades on the bar first, as a replay step does: the paper broker fills the entries due at
     its open and runs stops and take-profits on its range (IB fills from its own executions)."""
-    latest = await conn.fetchval("SELECT max(ts) FROM bars WHERE symbol = $1", bar.symbol)
+    latest = await conn.fetchval(Q["latest_bar_time"], bar.symbol)
     check_bar(bar, latest)
-    await conn.execute(INSERT, bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.source)
+    await conn.execute(Q["insert_bar"], bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.source)
     if not publish:
         return None
     if broker is not None:

@@ -31,15 +31,11 @@ from brain.market.bars import Bar
 from brain.market.history import ValidatedHistory, bar_at
 from brain.signals.indicators import compute
 from brain.signals.state import MarketState, build_state
+from brain.sql import queries_beside
 from brain.strategy import DEFAULT, can_trade
 
 log = logging.getLogger("brain.feed")
-
-# One statement per step; returns the symbols whose bar was new.
-INSERT_BARS = """INSERT INTO bars (symbol, ts, open, high, low, close, volume, source)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
-                     $7::float8[], $8::text[])
-ON CONFLICT (symbol, ts) DO NOTHING RETURNING symbol"""
+Q = queries_beside(__file__, "replay.sql")
 SETTLE_TOPICS = ("cycle.outcome", "order.placed")
 
 
@@ -149,7 +145,7 @@ class ReplayFeed:
         where the last run stopped, so stored bars are passed over)."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume, b.source) for b, _, _ in cycles]
-            stored = {r["symbol"] for r in await conn.fetch(INSERT_BARS, *map(list, zip(*rows)))}
+            stored = {r["symbol"] for r in await conn.fetch(Q["insert_bars"], *map(list, zip(*rows)))}
             new = [(bar, state, corr) for bar, state, corr in cycles if bar.symbol in stored]
             fills = await self.broker.on_bars(conn, [bar for bar, _, _ in new])
             out = []

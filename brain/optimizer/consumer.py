@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta, timezone
-
 from typing import TYPE_CHECKING, cast
 
 import asyncpg
@@ -12,7 +11,10 @@ from pydantic import Field
 from brain.bus import Bus, Delivery, Handler
 from brain.messages import Payload, topic
 from brain.optimizer.run import run_optimizer
+from brain.sql import queries_beside
 from brain.strategy import StrategyParams
+
+Q = queries_beside(__file__, "reports.sql")
 
 if TYPE_CHECKING:
     from brain.agents.context import AgentContext
@@ -43,7 +45,6 @@ async def nightly(pool: asyncpg.Pool, bus: Bus, hour_utc: int) -> None:
             run_at += timedelta(days=1)
         await asyncio.sleep((run_at - now).total_seconds())
         yesterday = (run_at - timedelta(days=1)).date()
-        if not await pool.fetchval("SELECT EXISTS (SELECT 1 FROM optimizer_reports WHERE period_start = $1)",
-                                       yesterday):
+        if not await pool.fetchval(Q["report_exists_for_day"], yesterday):
             await bus.publish("optimizer.request", OptimizerRequest(day=yesterday, requested_by="schedule"),
                               from_agent="scheduler")

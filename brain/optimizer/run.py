@@ -14,9 +14,10 @@ from brain.journal import JournalEntry, record_entry
 from brain.journal.entry import write_via_temp
 from brain.journal.notes import append_note
 from brain.optimizer import guards
-from brain.optimizer.shadow_report import SHADOW_UNREPORTED, report_lines
+from brain.optimizer.shadow_report import report_lines
 from brain.optimizer.stats import compute
 from brain.router.answers import ModelFailure
+from brain.sql import queries_beside
 from brain.strategy import DEFAULT, TUNABLE, StrategyParams
 
 if TYPE_CHECKING:
@@ -26,9 +27,7 @@ if TYPE_CHECKING:
     from brain.skills.registry import SkillRegistry
 
 log = logging.getLogger("brain.optimizer")
-
-INSERT = """INSERT INTO optimizer_reports (period_start, period_end, status, file_path, body_md, stats, recommendations)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb) RETURNING id"""
+Q = queries_beside(__file__, "reports.sql")
 
 
 def screen(recs: list[dict], stats: dict, skill_names: set[str]) -> tuple[list[dict], list[str]]:
@@ -113,8 +112,8 @@ async def run_optimizer(pool: asyncpg.Pool, router: Router, skills: SkillRegistr
     try:
         async with pool.acquire() as conn:
             stats = await compute(conn, day, days, params)
-            shadow_rows = await conn.fetch(SHADOW_UNREPORTED)
-            first = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM optimizer_reports WHERE status <> 'failed')")
+            shadow_rows = await conn.fetch(Q["unreported_experiments"])
+            first = not await conn.fetchval(Q["any_report_made"])
         if first:
             status = "baseline"
         else:
@@ -139,10 +138,9 @@ async def run_optimizer(pool: asyncpg.Pool, router: Router, skills: SkillRegistr
     path = write_report(context_dir / "self_optimizer" / "reports", day, text)
     async with pool.acquire() as conn, conn.transaction():
         end = date.fromordinal(day.toordinal() + days - 1)
-        report_id = await conn.fetchval(INSERT, day, end, status, str(path), text, json.dumps(stats or {}),
+        report_id = await conn.fetchval(Q["insert_report"], day, end, status, str(path), text, json.dumps(stats or {}),
                                         json.dumps(kept))
-        await conn.execute("UPDATE shadow_experiments SET reported_in = $1 WHERE id = any($2::bigint[])",
-                           report_id, [r["id"] for r in shadow_rows])
+        await conn.execute(Q["mark_experiments_reported"], report_id, [r["id"] for r in shadow_rows])
         await record_entry(conn, context_dir, JournalEntry(
             kind="optimizer", outcome=status, title=f"Self-Optimizer report {report_id} for {day.isoformat()}: {status}",
             sections=[("Report", f"`{path}`: {len(kept)} recommendation(s), {len(dropped)} not made.")]

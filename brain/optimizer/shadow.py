@@ -28,7 +28,10 @@ from brain.market.history import ValidatedHistory
 from brain.optimizer import guards
 from brain.optimizer.run import write_atomically
 from brain.skills.edit import edited_text
+from brain.sql import queries_beside
 from brain.strategy import TUNABLE
+
+Q = queries_beside(__file__, "reports.sql")
 
 COMPARED = ("return_pct", "buy_and_hold_pct", "sharpe", "max_drawdown_pct", "trades", "win_rate_pct")
 
@@ -119,7 +122,7 @@ async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: V
     doctrine_path(settings)  # fail before any work when the doctrine is missing
     admin = admin_url(settings)
     with psycopg.connect(psycopg_conninfo(admin), autocommit=True) as conn:
-        row = conn.execute("SELECT recommendations FROM optimizer_reports WHERE id = %s", (report_id,)).fetchone()
+        row = conn.execute(Q["report_recommendations"], (report_id,)).fetchone()
         if row is None:
             raise BrainError(f"no optimizer report {report_id}")
         recs = row[0]
@@ -130,8 +133,7 @@ async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: V
         window = {"symbols": list(history.frames), "start": start.date().isoformat(),
                   "split": split.date().isoformat()}
         inserted = conn.execute(
-            "INSERT INTO shadow_experiments (report_id, rec_no, target, variant, window_spec, status, requested_by) "
-            "VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, 'running', %s) RETURNING id",
+            Q["insert_experiment"],
             (report_id, rec_no, variant.target, json.dumps(variant.spec), json.dumps(window), requested_by)).fetchone()
         assert inserted is not None  # INSERT ... RETURNING: one row
         exp_id = inserted[0]
@@ -143,8 +145,7 @@ async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: V
         shadow = await run_backtest(variant.settings, history, start, split, folder / "variant", progress=progress)
     except Exception as exc:
         with psycopg.connect(psycopg_conninfo(admin), autocommit=True) as conn:
-            conn.execute("UPDATE shadow_experiments SET status = 'failed', finished_at = now(), error = %s "
-                         "WHERE id = %s", (f"{type(exc).__name__}: {exc}", exp_id))
+            conn.execute(Q["fail_experiment"], (f"{type(exc).__name__}: {exc}", exp_id))
         raise
     finally:
         variant.cleanup()
@@ -157,8 +158,7 @@ async def run_shadow(settings: Settings, report_id: int, rec_no: int, history: V
     text = render(exp_id, rec, (report_id, rec_no), variant, window, result["live"], result["variant_run"], judged)
     path = write_atomically(folder / "experiment.md", text)
     with psycopg.connect(psycopg_conninfo(admin), autocommit=True) as conn, conn.transaction():
-        conn.execute("UPDATE shadow_experiments SET status = 'done', finished_at = now(), result = %s::jsonb, "
-                     "file_path = %s WHERE id = %s", (json.dumps(result), str(path), exp_id))
+        conn.execute(Q["finish_experiment"], (json.dumps(result), str(path), exp_id))
         record_entry_sync(conn, settings.context_dir, JournalEntry(
             kind="optimizer", outcome="shadow", title=f"Shadow experiment {exp_id} on {variant.target}: {judged}",
             sections=[("Experiment", text)], facts=result))

@@ -5,9 +5,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-SHADOW_UNREPORTED = """SELECT id, target, variant, status, result, error FROM shadow_experiments
- WHERE reported_in IS NULL AND status <> 'running' ORDER BY id"""
-
 
 def report_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The 'Shadow experiments' section of the next optimizer report."""

@@ -15,3 +15,8 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.up
 -- Routes a previous run listed and this one does not.
 UPDATE app_state SET value = jsonb_build_object('state', 'off'), updated_at = clock_timestamp()
  WHERE key LIKE 'breaker:%' AND substr(key, 9) <> ALL($1::text[])
+
+-- name: commit_without_waiting
+-- For the transaction that writes a batch of zero-cost rows: its commit does not wait for the
+-- disk (a crash can lose the last batch, never a paid row).
+SET LOCAL synchronous_commit TO off

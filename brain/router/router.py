@@ -139,7 +139,7 @@ class Router:
             return
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute("SET LOCAL synchronous_commit TO off")
+                await conn.execute(Q["commit_without_waiting"])
                 await conn.executemany(Q["record"], rows)
         except BaseException:
             # Not written (the database went away, or a stop cut the flush short): kept, ahead

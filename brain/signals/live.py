@@ -13,18 +13,17 @@ from brain.market.bars import Bar
 from brain.topics import correlation_for
 from brain.signals.indicators import compute
 from brain.signals.state import build_state
+from brain.sql import queries_beside
 from brain.strategy import DEFAULT
 
 HISTORY_BARS = 400   # enough for a year's percentiles plus the warm-up
-TRAILING = """SELECT ts, open, high, low, close, volume FROM (
-    SELECT ts, open, high, low, close, volume FROM bars WHERE symbol = $1 AND ts <= $2 ORDER BY ts DESC LIMIT $3) b
- ORDER BY ts"""
+Q = queries_beside(__file__, "live.sql")
 
 
 def make_handler(pool: asyncpg.Pool, align_threshold: float = DEFAULT.align_threshold) -> Handler:
     async def handle(d: Delivery) -> list[Outgoing]:
         bar = cast(Bar, d.payload)  # the bus validated it as its topic's model
-        rows = await pool.fetch(TRAILING, bar.symbol, bar.ts, HISTORY_BARS)
+        rows = await pool.fetch(Q["trailing_bars"], bar.symbol, bar.ts, HISTORY_BARS)
         frame = pd.DataFrame([dict(r) for r in rows]).set_index("ts").astype(float)
         state = build_state(bar, cast(dict[str, float], compute(frame).iloc[-1].to_dict()), align_threshold)
         if state is None:

@@ -21,12 +21,14 @@ from brain.db.types import Conn
 from brain.errors import BrainError
 from brain.skills.parse import SkillInvalid, parse_skill
 from brain.skills.skill import Skill
+from brain.sql import queries_beside
 
 if TYPE_CHECKING:
     from watchdog.events import FileSystemEvent
     from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger("brain.skills")
+Q = queries_beside(__file__, "registry.sql")
 
 
 CHANGES = {"created", "modified", "moved", "deleted", "closed"}
@@ -181,8 +183,7 @@ class SkillRegistry:
             except queue.Empty:
                 return written
             if kind == "version":
-                await conn.execute("INSERT INTO skill_versions (name, content_hash, text) VALUES ($1, $2, $3)"
-                                   " ON CONFLICT (name, content_hash) DO NOTHING", *row)
+                await conn.execute(Q["record_version"], *row)
             else:
-                await conn.execute("INSERT INTO skill_rejections (name, path, error) VALUES ($1, $2, $3)", *row)
+                await conn.execute(Q["record_rejection"], *row)
             written += 1
