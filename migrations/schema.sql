@@ -9,9 +9,9 @@
 -- the body is stored as written, so a different comment there would be a different function.
 
 -- ================================================================ roles
--- Roles are cluster-wide: create them once (other databases on the server may already have),
--- grant per database at the end of this file. Passwords are set apart (`brain db upgrade
--- --set-passwords` reads them from the environment), never written here.
+-- Roles are cluster-wide: create each only when missing (another database on the server may
+-- have made it already), grant per database at the end of this file. Passwords are set apart
+-- (`brain db upgrade --set-passwords` reads them from the environment), never written here.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'brain_app') THEN
@@ -155,7 +155,8 @@ CREATE INDEX agent_deliveries_dead ON agent_deliveries (consumer) WHERE state = 
 -- such work back to pending (step 1 then takes it first) or dead-letters it once its attempts
 -- are used up (revision 0005).
 --
--- Rows come back step 1's first, then step 2's, each in message id order.
+-- Rows come back step 1's first, then step 2's, each in message id order. The comments inside
+-- the body are the deployed ones and point at older revisions; this is the whole account.
 CREATE FUNCTION bus_claim(p_consumer text, p_limit integer, p_owner uuid, p_lease_s double precision)
 RETURNS TABLE (message_id bigint, attempts integer, topic text, from_agent text, to_agent text,
                correlation_id text, causation_id bigint, payload text, created_at timestamptz)
@@ -341,7 +342,7 @@ CREATE TABLE bars (
 );
 
 -- ================================================================ orders, fills, positions, accounts
--- client_order_id is the idempotency key every broker call carries.
+-- A unique client_order_id makes placement idempotent: an order placed twice is recorded once.
 CREATE TABLE orders (
     id                bigserial PRIMARY KEY,
     client_order_id   text NOT NULL UNIQUE,
@@ -418,7 +419,7 @@ CREATE TABLE equity_history (
 );
 
 -- ================================================================ halts and the halt gate
--- Raised by the watchdog (or by hand through brainctl); only brain_operator lifts one.
+-- Raised by the watchdog, or by hand through brainctl; only brain_operator lifts one.
 CREATE TABLE halts (
     id             bigserial PRIMARY KEY,
     raised_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
@@ -481,7 +482,7 @@ CREATE TRIGGER orders_refuse_revival_while_halted
     EXECUTE FUNCTION refuse_opening_order_while_halted();
 
 -- ================================================================ skills
--- Every skill text ever loaded, by content hash, so a decision names the exact prompt it ran.
+-- Every skill text ever loaded, by content hash: the ledger's skill_hash names the text a call ran.
 CREATE TABLE skill_versions (
     id            bigserial PRIMARY KEY,
     name          text NOT NULL,
@@ -491,7 +492,7 @@ CREATE TABLE skill_versions (
     UNIQUE (name, content_hash)
 );
 
--- A skill file that failed to load; the previous version stays in use.
+-- An edit of a skill file that did not parse; the last good version stays in use.
 CREATE TABLE skill_rejections (
     id           bigserial PRIMARY KEY,
     name         text NOT NULL,
