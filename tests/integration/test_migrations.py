@@ -5,27 +5,7 @@ import psycopg
 import pytest
 
 from brain.db import migrate
-
-SCHEMA_QUERIES = {
-    "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default
-                  FROM information_schema.columns WHERE table_schema = 'public'""",
-    "constraints": """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
-                      FROM pg_constraint WHERE connamespace = 'public'::regnamespace""",
-    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
-    "triggers": """SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid)
-                   FROM pg_trigger WHERE NOT tgisinternal""",
-    "functions": """SELECT proname, md5(prosrc) FROM pg_proc
-                    WHERE pronamespace = 'public'::regnamespace""",
-    "grants": """SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants
-                 WHERE table_schema = 'public' AND grantee LIKE 'brain_%'""",
-    "column_grants": """SELECT grantee, table_name, column_name, privilege_type
-                        FROM information_schema.column_privileges
-                        WHERE table_schema = 'public' AND grantee LIKE 'brain_%'""",
-}
-
-
-def schema_signature(db) -> dict[str, list]:
-    return {name: sorted(map(tuple, db.sql(q))) for name, q in SCHEMA_QUERIES.items()}
+from tests.integration.schema_signature import schema_signature, signature_difference
 
 
 def test_downgrade_then_upgrade_matches_fresh_upgrade(empty_db):
@@ -34,12 +14,13 @@ def test_downgrade_then_upgrade_matches_fresh_upgrade(empty_db):
     assert len(fresh["columns"]) > 50 and fresh["triggers"], "the schema should exist after upgrade"
 
     migrate.downgrade(empty_db.admin_url)
-    leftover = [c for c in schema_signature(empty_db)["columns"] if c[0] != "alembic_version"]
-    assert leftover == []
+    leftover = schema_signature(empty_db)
+    assert leftover["relations"] == [] and leftover["functions"] == [], "downgrade to base should drop it all"
     assert migrate.current(empty_db.admin_url) is None
 
     migrate.upgrade(empty_db.admin_url)
-    assert schema_signature(empty_db) == fresh
+    again = schema_signature(empty_db)
+    assert again == fresh, signature_difference(fresh, again, "fresh upgrade", "downgrade then upgrade")
 
 
 REQUIRED_TABLES = {
