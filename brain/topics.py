@@ -5,7 +5,7 @@ redelivered bar can never start a second cycle.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -125,3 +125,13 @@ class OrderFilled(Payload):
     intent: Literal["open", "close"]
     reason: str                      # entry, stop, take_profit, flatten
     pnl: float | None = None
+
+
+@topic("optimizer.request")
+class OptimizerRequest(Payload):
+    """Ask the brain for the Self-Optimizer's report on a day (the operator, or the nightly
+    schedule)."""
+
+    day: date
+    days: int = Field(default=1, ge=1, le=366)
+    requested_by: str

@@ -122,9 +122,7 @@ def main() -> int:
         try:
             if conn is None or conn.closed:
                 conn = psycopg.connect(psycopg_conninfo(url), autocommit=True, connect_timeout=5)
-                # A lock held on what it writes (brain_app can lock tables it may update) fails
-                # that step, and the pass, rather than stopping the watch.
-                conn.execute("SET lock_timeout = '2s'")
+                conn.execute(CHECKS["session_lock_timeout"])
             holding = lease.hold(conn, me, lease_s, holding)
             if holding:
                 if standing_by_for is not None:

@@ -180,7 +180,7 @@ def page(conn: psycopg.Connection[Any], settings: Settings, halt_id: int, breach
 def enforce(conn: psycopg.Connection[Any], settings: Settings | None = None, ib_link: IBLink | None = None) -> list[str]:
     """Keep every active halt in force, whoever raised it: L3 and up keep entry orders
     cancelled; L4 keeps the book flat and the broker locked."""
-    highest = conn.execute("SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL").fetchone()
+    highest = conn.execute(Q["highest_active_level"]).fetchone()
     assert highest is not None  # an aggregate: always one row
     level = highest[0]
     done: list[str] = []
@@ -189,9 +189,8 @@ def enforce(conn: psycopg.Connection[Any], settings: Settings | None = None, ib_
     elif level >= L4:
         with conn.transaction():
             cancelled = cancel_orders(conn, L4)
-            unlocked = conn.execute("SELECT 1 FROM accounts WHERE account = 'paper' AND NOT locked").fetchone()
-            closed = flatten_paper(conn) if (unlocked or conn.execute(
-                "SELECT 1 FROM positions WHERE account = 'paper' LIMIT 1").fetchone()) else []
+            unlocked = conn.execute(Q["paper_unlocked"]).fetchone()
+            closed = flatten_paper(conn) if (unlocked or conn.execute(Q["paper_has_positions"]).fetchone()) else []
         if cancelled or closed:
             done.append(f"L4 in force: cancelled {len(cancelled)} orders, flattened {len(closed)} positions")
     elif level >= L3:

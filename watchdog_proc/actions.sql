@@ -50,3 +50,13 @@ ON CONFLICT (client_order_id) DO NOTHING
 
 -- name: lock_book
 UPDATE accounts SET locked = true, updated_at = clock_timestamp() WHERE account = %s
+
+-- name: highest_active_level
+-- The level every pass keeps in force: the highest halt not yet lifted (0 when none).
+SELECT coalesce(max(level), 0) FROM halts WHERE resumed_at IS NULL
+
+-- name: paper_unlocked
+SELECT 1 FROM accounts WHERE account = 'paper' AND NOT locked
+
+-- name: paper_has_positions
+SELECT 1 FROM positions WHERE account = 'paper' LIMIT 1

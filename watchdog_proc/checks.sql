@@ -22,3 +22,8 @@ SELECT coalesce(sum(cost_usd), 0)::float8 FROM llm_cost_ledger WHERE created_at 
 
 -- name: active_halts
 SELECT id, level, invariant FROM halts WHERE resumed_at IS NULL
+
+-- name: session_lock_timeout
+-- A lock held on what the watchdog writes (brain_app can lock tables it may update) fails
+-- that step, and the pass, rather than stopping the watch.
+SET lock_timeout = '2s'

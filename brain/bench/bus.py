@@ -34,6 +34,7 @@ from brain.bus import Q, Bus, Delivery, Outgoing
 from brain.config import Settings
 from brain.db.urls import psycopg_conninfo, with_user
 from brain.messages import Payload, topic
+from brain.sql import queries_beside
 
 
 @topic("bench.ping")
@@ -54,6 +55,7 @@ class BenchPong(Payload):
     n: int
 
 
+BENCH = queries_beside(__file__, "bus.sql")  # the bench's own statements (Q holds the bus's)
 BODY = "x" * 200  # a payload about the size of a small market.state message
 
 
@@ -72,7 +74,9 @@ async def _ceiling(url: str, n: int, flushed: bool = True) -> _Rate:
     conn = await asyncpg.connect(url)
     try:
         if not flushed:
-            await conn.execute("SET synchronous_commit TO off")
+            await conn.execute(BENCH["unflushed_session"])
+        # The ceiling's table is the bench's own, made here in its scratch database (no
+        # revision has it, so its two statements stay beside the code that makes it).
         # A logged table with a primary key: an unlogged or temp table would skip the WAL
         # flush that bounds every durable commit, and overstate the ceiling.
         await conn.execute("CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial PRIMARY KEY, payload jsonb)")
@@ -112,8 +116,7 @@ async def _wait_acked(pool: asyncpg.Pool, timeout: float = 120.0) -> None:
     """Until the bench consumer has nothing pending or in flight (read through the partial
     indexes, every 2 ms, so watching costs the server next to nothing)."""
     deadline = time.monotonic() + timeout
-    while await pool.fetchval("""SELECT count(*) FROM agent_deliveries
-                                 WHERE consumer = 'bench' AND state IN ('pending', 'working')"""):
+    while await pool.fetchval(BENCH["bench_in_flight"]):
         if time.monotonic() > deadline:
             raise TimeoutError(f"the bus did not settle within {timeout}s")
         await asyncio.sleep(0.002)

@@ -92,7 +92,7 @@ class Deliveries:
             return
         async with self.pool.acquire() as conn, conn.transaction():
             if durable:
-                await conn.execute("SET LOCAL synchronous_commit TO on")
+                await conn.execute(Q["durable_commit"])
             held = {r["message_id"] for r in await conn.fetch(Q["ack"], [d.message_id for d, _ in done],
                                                                self.owner, self.name)}
             self._warn_lost(done, held)

@@ -15,6 +15,7 @@ import asyncpg
 from brain.config import BUS_NOTIFY_WINDOW_MAX_MS
 from brain.messages import CHANNEL
 from brain.db.urls import psycopg_conninfo
+from brain.bus.queries import Q
 from brain.errors import one_line
 
 log = logging.getLogger("brain.bus")
@@ -84,7 +85,7 @@ class Listener:
                 raise ConnectionError("listen connection terminated")
             except TimeoutError:
                 async with asyncio.timeout(self._ping_interval_s):
-                    await self._conn.fetchval("SELECT 1")
+                    await self._conn.fetchval(Q["ping"])
 
     async def _close(self) -> None:
         self.connected.clear()

@@ -137,3 +137,12 @@ SELECT id, created_at, topic, from_agent, to_agent, correlation_id, causation_id
 
 -- name: backlog
 SELECT consumer, pending, working, dead, untaken, oldest_waiting_s FROM bus_backlog ORDER BY consumer
+
+-- name: durable_commit
+-- An ack whose work an effect outside the database will follow waits for the WAL flush
+-- (the consumer pool commits without it; see the package's docstring).
+SET LOCAL synchronous_commit TO on
+
+-- name: ping
+-- The listener's check that its connection is alive.
+SELECT 1

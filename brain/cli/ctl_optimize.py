@@ -50,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _request(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
-    import json
     import time
 
+    from brain.db.bus_publish import publish_sync
     from brain.errors import BrainError
+    from brain.topics import OptimizerRequest
 
     day = args.date or date.today() - timedelta(days=1)
     who = args.operator or getpass.getuser()
@@ -61,8 +62,8 @@ def _request(conn: psycopg.Connection[Any], args: argparse.Namespace) -> int:
         now = conn.execute(Q["database_now"]).fetchone()
         assert now is not None  # a SELECT without FROM: one row
         since = now[0]
-        conn.execute(Q["request_report"], (json.dumps({"day": day.isoformat(), "days": args.days, "requested_by": who}),))
-        conn.execute(Q["wake_bus"])
+        publish_sync(conn, "optimizer.request", OptimizerRequest(day=day, days=args.days, requested_by=who),
+                     from_agent="operator")
     print(f"asked the brain for a report on {day} ({args.days} day(s)); waiting...", file=sys.stderr)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:

@@ -5,13 +5,6 @@ SELECT id, period_start, status, file_path FROM optimizer_reports ORDER BY id DE
 -- The database's clock when the request is made: the report asked for is one made after it.
 SELECT clock_timestamp()
 
--- name: request_report
-INSERT INTO agent_messages (topic, from_agent, payload) VALUES ('optimizer.request', 'operator', %s::jsonb)
-
--- name: wake_bus
--- Wakes the brain's bus consumers at commit, as a publish by the brain does.
-SELECT pg_notify('brain_bus', 'optimizer.request')
-
 -- name: report_since
 -- The report on a day made since the request, the newest first.
 SELECT id, status, file_path, body_md FROM optimizer_reports WHERE created_at >= %s AND period_start = %s

@@ -2,29 +2,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, cast
 
 import asyncpg
-from pydantic import Field
-
 from brain.bus import Bus, Delivery, Handler
-from brain.messages import Payload, topic
 from brain.optimizer.run import run_optimizer
 from brain.sql import queries_beside
 from brain.strategy import StrategyParams
+from brain.topics import OptimizerRequest
 
 Q = queries_beside(__file__, "reports.sql")
 
 if TYPE_CHECKING:
     from brain.agents.context import AgentContext
-
-
-@topic("optimizer.request")
-class OptimizerRequest(Payload):
-    day: date
-    days: int = Field(default=1, ge=1, le=366)
-    requested_by: str
 
 
 def make_handler(ctx: AgentContext) -> Handler:
