@@ -11,19 +11,10 @@ import pytest
 
 from brain.bus import Bus, HandlerResult, Reject
 from brain.errors import PayloadInvalid
-from tests.integration.bus_support import Ping, Pong, wait_until
+from tests.support.bus import Ping, Pong, deliveries_done, make_bus
+from tests.support.waiting import wait_until
 
-
-@pytest.fixture
-async def app_pool(db):
-    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=8)
-    yield pool
-    await pool.close()
-
-
-def make_bus(db, pool, brain_home, **overrides) -> Bus:
-    settings = db.settings(brain_home, bus_poll_interval_s=0.5, bus_backoff_base_s=0.05, **overrides)
-    return Bus(pool, settings=settings, listen_url=db.url("app"))
+QUICK = {"bus_poll_interval_s": 0.5, "bus_backoff_base_s": 0.05}  # polls every 0.5 s, retries from 50 ms
 
 
 async def test_two_workers_of_one_consumer_never_both_handle_a_message(db, app_pool, brain_home):
@@ -34,20 +25,16 @@ async def test_two_workers_of_one_consumer_never_both_handle_a_message(db, app_p
         await asyncio.sleep(0.001)
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="worker")]
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("worker", ["test.ping"], handler, batch=5, concurrency=4)
     await bus.start()
     try:
         await bus.publish_many([_ping(i) for i in range(300)])
-        await wait_until(lambda: _done(db, 300))
+        await wait_until(lambda: deliveries_done(db, 300))
     finally:
         await bus.stop()
     assert sorted(seen) == list(range(300)), "each message handled exactly once"
     assert db.sql("SELECT count(*) FROM agent_messages WHERE topic='test.pong'") == [(300,)]
-
-
-async def _done(db, n: int) -> bool:
-    return db.sql("SELECT count(*) FROM agent_deliveries WHERE state = 'done'")[0][0] >= n
 
 
 def _ping(i: int):
@@ -63,14 +50,14 @@ async def test_fan_out_delivers_one_copy_per_subscriber(db, app_pool, brain_home
             got[name].append(d.payload.n)
         return handler
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("a", ["test.ping"], collect("a"))
     bus.consumer("b", ["test.ping"], collect("b"))
     await bus.start()
     try:
         for i in range(20):
             await bus.publish("test.ping", Ping(n=i), from_agent="test")
-        await wait_until(lambda: _done(db, 40))
+        await wait_until(lambda: deliveries_done(db, 40))
     finally:
         await bus.stop()
     assert sorted(got["a"]) == list(range(20)) and sorted(got["b"]) == list(range(20))
@@ -79,7 +66,7 @@ async def test_fan_out_delivers_one_copy_per_subscriber(db, app_pool, brain_home
 async def test_a_claim_leases_what_it_takes_in_up_to_its_batch_and_what_waits_goes_first(db, app_pool, brain_home):
     db.sql("INSERT INTO bus_consumers (consumer) VALUES ('solo')")
     db.sql("INSERT INTO bus_subscriptions (topic, consumer) VALUES ('test.ping', 'solo')")
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     owner = uuid.uuid4()
     writes: list[tuple[int, int]] = []  # deliveries (inserted, updated) by each claim
 
@@ -122,7 +109,7 @@ async def test_failures_retry_with_backoff_then_dead_letter(db, app_pool, brain_
         calls += 1
         raise RuntimeError("boom")
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=3)
+    bus = make_bus(db, app_pool, brain_home, **QUICK, bus_max_attempts=3)
     bus.consumer("flaky", ["test.ping"], flaky)
     await bus.start()
     try:
@@ -145,7 +132,7 @@ async def test_invalid_payload_is_dead_lettered_and_the_rest_flows(db, app_pool,
     async def handler(d):
         handled.append(d.payload.n)
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("strict", ["test.ping"], handler)
     await bus.start()
     try:
@@ -154,7 +141,7 @@ async def test_invalid_payload_is_dead_lettered_and_the_rest_flows(db, app_pool,
                   VALUES ('test.ping', 'rogue', '{"n": "not a number"}')""", role="app")
         for i in range(5):
             await bus.publish("test.ping", Ping(n=i), from_agent="test")
-        await wait_until(lambda: _done(db, 5))
+        await wait_until(lambda: deliveries_done(db, 5))
     finally:
         await bus.stop()
     assert sorted(handled) == list(range(5))
@@ -171,7 +158,7 @@ async def test_reject_dead_letters_without_retry(db, app_pool, brain_home):
         calls += 1
         raise Reject("stale bar")
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("picky", ["test.ping"], handler)
     await bus.start()
     try:
@@ -184,7 +171,7 @@ async def test_reject_dead_letters_without_retry(db, app_pool, brain_home):
 
 
 async def test_publish_validates_and_joins_the_callers_transaction(db, app_pool, brain_home):
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     with pytest.raises(PayloadInvalid, match="test.ping: n"):
         await bus.publish("test.ping", {"n": "x"}, from_agent="test")
     async with app_pool.acquire() as conn:
@@ -197,7 +184,7 @@ async def test_publish_validates_and_joins_the_callers_transaction(db, app_pool,
 
 
 async def test_a_lost_publishing_connection_fails_one_publish_and_the_next_reconnects(db, app_pool, brain_home):
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     try:
         first = await bus.publish("test.ping", {"n": 1}, from_agent="test")  # a dict is validated, then stored
         db.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'brain_app' AND pid <> "
@@ -214,7 +201,7 @@ async def test_a_lost_publishing_connection_fails_one_publish_and_the_next_recon
 
 
 async def test_a_publish_whose_prepared_statement_a_migration_made_stale_goes_through(db, app_pool, brain_home):
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     try:
         first = await bus.publish("test.ping", Ping(n=1), from_agent="test")  # prepares the insert
         # The id the insert returns changes type: the server refuses the statement prepared before.
@@ -229,7 +216,7 @@ async def test_a_publish_whose_prepared_statement_a_migration_made_stale_goes_th
 
 
 async def test_replay_reads_back_a_time_window(db, app_pool, brain_home):
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     for i in range(3):
         await bus.publish("test.ping", Ping(n=i), from_agent="test", correlation_id="cycle-1")
     await bus.publish("test.pong", Pong(n=9, by="x"), from_agent="test")
@@ -254,7 +241,7 @@ async def test_a_lease_that_keeps_running_out_is_redone_then_dead_lettered(db, a
             await release.wait()  # hangs well past its lease
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="worker")]
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2, bus_handler_max_s=0.3)
+    bus = make_bus(db, app_pool, brain_home, **QUICK, bus_max_attempts=2, bus_handler_max_s=0.3)
     bus.consumer("hangs", ["test.ping"], handler, batch=1, concurrency=3, lease_s=0.4)
     await bus.start()
     try:
@@ -290,14 +277,14 @@ async def test_an_invalid_output_fails_its_own_message_and_the_bus_runs_on(db, a
             return [d.reply("test.pong", {"oops": 1}, from_agent="w")]
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus = make_bus(db, app_pool, brain_home, **QUICK, bus_max_attempts=2)
     bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)
     await bus.start()
     try:
         await bus.publish_many([_ping(i) for i in range(6)])  # one commit: one claim takes them all
         await wait_until(lambda: _states_are(db, {0: "done", 1: "done", 2: "done", 3: "dead", 4: "done", 5: "done"}))
         await bus.publish("test.ping", Ping(n=7), from_agent="test")
-        await wait_until(lambda: _done(db, 6))
+        await wait_until(lambda: deliveries_done(db, 6))
         assert bus.failed is None
     finally:
         await bus.stop()
@@ -322,7 +309,7 @@ async def test_writes_of_a_handlers_own_that_fail_retry_that_message_only(db, ap
             return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
         return HandlerResult(in_tx=writes)
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus = make_bus(db, app_pool, brain_home, **QUICK, bus_max_attempts=2)
     bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)
     await bus.start()
     try:
@@ -352,7 +339,7 @@ async def test_stopping_lets_an_ack_in_flight_finish(db, app_pool, brain_home, c
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
 
     _slow_acks(db, 0.5)
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("w", ["test.ping"], handler, concurrency=concurrency)
     await bus.start()
     try:
@@ -376,7 +363,7 @@ async def test_stopping_mid_handler_hands_the_message_back(db, app_pool, brain_h
         started.set()
         await asyncio.sleep(60)
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("w", ["test.ping"], handler, concurrency=concurrency, lease_s=600)
     await bus.start()
     try:
@@ -398,7 +385,7 @@ async def test_a_transaction_that_commits_late_has_its_message_taken_in(db, app_
     async def handler(d):
         seen.append(d.payload.n)
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("late", ["test.ping"], handler)
     await bus.start()
     try:
@@ -480,7 +467,7 @@ async def test_the_servers_own_trouble_is_not_charged_to_messages(db, app_pool, 
         handled.append(d.payload.n)
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus = make_bus(db, app_pool, brain_home, **QUICK, bus_max_attempts=2)
     bus.consumer("w", ["test.ping"], handler, batch=10)
     await bus.start()
     try:
@@ -489,7 +476,7 @@ async def test_the_servers_own_trouble_is_not_charged_to_messages(db, app_pool, 
         await asyncio.sleep(2)  # what several retries with backoff would have charged
         assert db.sql("SELECT state, attempts FROM agent_deliveries") == [("working", 1)] * 3
         db.sql("UPDATE disk SET full_up = false")
-        await wait_until(lambda: _done(db, 3))
+        await wait_until(lambda: deliveries_done(db, 3))
     finally:
         await bus.stop()
     assert sorted(handled) == [0, 1, 2], "finished work was not redone"
@@ -509,7 +496,7 @@ async def test_a_handlers_writes_failing_outside_the_database_fail_that_message_
             return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
         return HandlerResult(in_tx=writes)
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus = make_bus(db, app_pool, brain_home, **QUICK, bus_max_attempts=2)
     bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)  # leases of 30 s
     await bus.start()
     try:
@@ -532,14 +519,14 @@ async def test_a_handler_cancelled_from_within_fails_and_the_consumer_lives_on(d
             await cancelled
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
 
-    bus = make_bus(db, app_pool, brain_home, bus_max_attempts=2)
+    bus = make_bus(db, app_pool, brain_home, **QUICK, bus_max_attempts=2)
     bus.consumer("w", ["test.ping"], handler, batch=10, concurrency=concurrency)
     await bus.start()
     try:
         await bus.publish_many([_ping(i) for i in range(3)])
         await wait_until(lambda: _states_are(db, {0: "done", 1: "dead", 2: "done"}), timeout=10)
         await bus.publish("test.ping", Ping(n=5), from_agent="test")
-        await wait_until(lambda: _done(db, 3))
+        await wait_until(lambda: deliveries_done(db, 3))
         assert bus.failed is None
     finally:
         await bus.stop()
@@ -560,7 +547,7 @@ async def _slow_run(db, app_pool, brain_home, concurrency: int, hold_s: float, n
             await asyncio.sleep(hold_s)
         return [d.reply("test.pong", Pong(n=d.payload.n, by="slow"), from_agent="slow")]
 
-    buses = [make_bus(db, app_pool, brain_home, bus_lease_s=1.0, **settings)
+    buses = [make_bus(db, app_pool, brain_home, **QUICK, bus_lease_s=1.0, **settings)
              for _ in range(2 if concurrency == 1 else 1)]
     for bus in buses:
         bus.consumer("slow", ["test.ping"], handler, batch=batch, concurrency=concurrency)
@@ -570,7 +557,7 @@ async def _slow_run(db, app_pool, brain_home, concurrency: int, hold_s: float, n
         await asyncio.sleep(0.3)
         for bus in buses[1:]:
             await bus.start()
-        await wait_until(lambda: _done(db, len(numbers)), timeout=20)
+        await wait_until(lambda: deliveries_done(db, len(numbers)), timeout=20)
         await asyncio.sleep(1.5)  # a second run, had one started, would show now
     finally:
         for bus in buses:
@@ -614,7 +601,7 @@ async def test_work_handled_earlier_and_waiting_for_its_ack_keeps_its_lease(db, 
         await asyncio.sleep(2.5 if d.payload.n == 99 else 0.05)
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
 
-    bus, other = (make_bus(db, app_pool, brain_home, bus_lease_s=1.0) for _ in range(2))
+    bus, other = (make_bus(db, app_pool, brain_home, **QUICK, bus_lease_s=1.0) for _ in range(2))
     for b in (bus, other):
         b.consumer("stream", ["test.ping"], handler, batch=5)
     await bus.start()
@@ -623,7 +610,7 @@ async def test_work_handled_earlier_and_waiting_for_its_ack_keeps_its_lease(db, 
         await asyncio.wait_for(handling_99.wait(), 5)
         assert calls == [1, 2, 99]
         await other.start()  # a second process's worker, there to take back an expired lease
-        await wait_until(lambda: _done(db, 3), timeout=20)
+        await wait_until(lambda: deliveries_done(db, 3), timeout=20)
         await asyncio.sleep(1.5)
     finally:
         await bus.stop()
@@ -639,18 +626,18 @@ async def test_claims_leave_no_reference_cycles_behind(db, app_pool, brain_home)
     async def handler(d):
         return [d.reply("test.pong", Pong(n=d.payload.n, by="w"), from_agent="w")]
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("cycles", ["test.ping"], handler, batch=1)
     await bus.start()
     try:
         await bus.publish("test.ping", Ping(n=-1), from_agent="test")
-        await wait_until(lambda: _done(db, 1))
+        await wait_until(lambda: deliveries_done(db, 1))
         gc.collect()
         gc.disable()
         try:
             for n in range(100):
                 await bus.publish("test.ping", Ping(n=n), from_agent="test")
-            await wait_until(lambda: _done(db, 101))
+            await wait_until(lambda: deliveries_done(db, 101))
             in_cycles = gc.collect()
         finally:
             gc.enable()
@@ -670,7 +657,7 @@ async def test_a_stop_cut_short_leaves_no_lease_renewal_running(db, app_pool, br
             await asyncio.sleep(0.5)  # slow to clean up after a stop
             raise
 
-    bus = make_bus(db, app_pool, brain_home)
+    bus = make_bus(db, app_pool, brain_home, **QUICK)
     bus.consumer("slow_stop", ["test.ping"], handler, batch=1, concurrency=2)
     await bus.start()
     await bus.publish("test.ping", Ping(n=1), from_agent="test")

@@ -20,7 +20,7 @@ from brain.router.router import Router
 from brain.router.routes import OfflineRoute, RouteError
 from brain.db.urls import psycopg_conninfo
 from brain.skills.parse import parse_skill
-from tests.conftest import REPO
+from tests.support.paths import REPO
 from brain.bench.model_server import ModelServer
 
 SKILL = parse_skill(REPO / "skills" / "regime" / "SKILL.md")
