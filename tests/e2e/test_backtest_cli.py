@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from brain.market.history import bundled_frame
-from tests.conftest import REPO
-from tests.integration.cycle_support import context_dir
+from tests.support.cycle import context_dir
+from tests.support.paths import REPO
 
 
 def backtest(db, tmp_path, context: Path, *args: str, timeout: float = 300, text: bool = True):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def brain(db, home, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import REPO
-from tests.e2e.watchdog_support import active_halts, seed_account, start_watchdog, stop, wait_for
-from tests.integration.cycle_support import context_dir
+from tests.support.cycle import context_dir
+from tests.support.paths import REPO
+from tests.support.waiting import wait_for
+from tests.support.watchdog import active_halts, seed_account, start_watchdog, stop
 
 STALE = 1.5
 

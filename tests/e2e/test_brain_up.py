@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
-from tests.integration.cycle_support import context_dir
+from tests.support.cycle import context_dir
+from tests.support.paths import REPO
 
 
 @pytest.mark.slow

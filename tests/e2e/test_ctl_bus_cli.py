@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def brainctl(db, home, *args: str) -> subprocess.CompletedProcess:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.integration.cycle_support import outcome_of, publish_bar, start_brain, states
+from tests.support.cycle import outcome_of, publish_bar, start_brain, states
+from tests.support.paths import REPO
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = REPO / "test-artifacts"

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
-from tests.e2e.watchdog_support import start_watchdog, stop
-from tests.integration.cycle_support import context_dir
+from tests.support.cycle import context_dir
+from tests.support.paths import REPO
+from tests.support.watchdog import start_watchdog, stop
 
 UP = [sys.executable, "-m", "brain.cli.brain_main", "up", "--no-watchdog", "--start", "2012-10-01", "--end",
       "2013-01-01", "--symbols", "AAPL,MSFT"]

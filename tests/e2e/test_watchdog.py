@@ -10,8 +10,9 @@ import time
 import psycopg
 import pytest
 
-from tests.conftest import REPO
-from tests.e2e.watchdog_support import active_halts, beat, seed_account, start_watchdog, stop, wait_for
+from tests.support.paths import REPO
+from tests.support.waiting import wait_for
+from tests.support.watchdog import active_halts, beat, seed_account, start_watchdog, stop
 
 
 @pytest.fixture

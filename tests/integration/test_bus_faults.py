@@ -16,13 +16,15 @@ from brain.bus import Bus, Outgoing
 from brain.db import migrate
 from brain.db.embedded import ensure_embedded_server
 from brain.db.urls import with_user
-from tests.conftest import REPO
-from tests.integration.bus_support import Ping, Pong, wait_until
+from tests.support.bus import Ping, Pong, deliveries_done, make_bus
+from tests.support.database import open_pool
+from tests.support.paths import REPO
+from tests.support.waiting import wait_until
 
 
 def start_worker(db, consumer: str, lease_s: float, work_s: float) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.bus_worker", db.url("app"), consumer, str(lease_s), str(work_s)],
+        [sys.executable, "-m", "tests.support.bus_worker", db.url("app"), consumer, str(lease_s), str(work_s)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=db.env(REPO / ".brain-test"))
     assert proc.stdout.readline().strip() == "ready"
     return proc
@@ -41,11 +43,11 @@ def pongs_by_n(db) -> dict[int, int]:
 
 
 async def test_sigkill_mid_work_redoes_after_lease_and_outputs_exist_once(db):
-    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=2)
+    pool = await open_pool(db, max_size=2)
     try:
         # Subscribe the consumer before publishing (subscriptions are what fan-out reads).
         first = start_worker(db, "crashy", lease_s=1.0, work_s=0.3)
-        bus = Bus(pool, settings=db.settings(REPO / ".brain-test"), listen_url=db.url("app"))
+        bus = make_bus(db, pool, REPO / ".brain-test")
         await bus.publish_many([Outgoing("test.ping", Ping(n=i), "test") for i in range(8)])
         await bus.stop()
         # Let it finish a couple, then kill it while it is inside a handler.
@@ -58,7 +60,7 @@ async def test_sigkill_mid_work_redoes_after_lease_and_outputs_exist_once(db):
         killed_on = 2
         second = start_worker(db, "crashy", lease_s=1.0, work_s=0.01)
         try:
-            await wait_until(lambda: _all_done(db, 8), timeout=20)
+            await wait_until(lambda: deliveries_done(db, 8), timeout=20)
         finally:
             stop(second)
     finally:
@@ -69,19 +71,14 @@ async def test_sigkill_mid_work_redoes_after_lease_and_outputs_exist_once(db):
     assert attempts == 2, "the message in flight at the kill was redone after its lease ran out"
 
 
-async def _all_done(db, n: int) -> bool:
-    return db.sql("SELECT count(*) FROM agent_deliveries WHERE state = 'done'")[0][0] >= n
-
-
 async def test_dropped_listen_connection_loses_nothing(db, brain_home):
-    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
+    pool = await open_pool(db, max_size=4)
     handled: list[int] = []
 
     async def handler(d):
         handled.append(d.payload.n)
 
-    settings = db.settings(brain_home, bus_poll_interval_s=0.3)
-    bus = Bus(pool, settings=settings, listen_url=db.url("app"))
+    bus = make_bus(db, pool, brain_home, bus_poll_interval_s=0.3)
     bus.consumer("listener-test", ["test.ping"], handler)
     await bus.start()
     try:

@@ -10,7 +10,8 @@ import pytest
 from brain.bus import Bus
 from brain.db.bus_publish import publish_sync
 from brain.errors import PayloadInvalid
-from tests.integration.bus_support import Ping, wait_until
+from tests.support.bus import Ping
+from tests.support.waiting import wait_until
 
 
 async def test_a_message_published_from_psycopg_reaches_a_consumer_once_its_transaction_commits(db, pool, brain_home):

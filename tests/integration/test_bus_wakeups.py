@@ -15,22 +15,12 @@ import pytest
 from brain.bus import Bus
 from brain.bus.listener import Listener
 from brain.messages import CHANNEL
-from tests.integration.bus_support import Ping, Pong, wait_until
+from tests.support.bus import Ping, Pong, deliveries_done, make_bus
+from tests.support.waiting import wait_until
 
 WINDOW_MS = 50
 DEADLINE_S = 5.0  # far inside the 30 s poll
-
-
-@pytest.fixture
-async def app_pool(db):
-    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=8)
-    yield pool
-    await pool.close()
-
-
-def make_bus(db, pool, brain_home) -> Bus:
-    settings = db.settings(brain_home, bus_poll_interval_s=30.0, bus_notify_window_ms=WINDOW_MS)
-    return Bus(pool, settings=settings, listen_url=db.url("app"))
+SETTINGS = {"bus_poll_interval_s": 30.0, "bus_notify_window_ms": WINDOW_MS}
 
 
 @asynccontextmanager
@@ -45,10 +35,10 @@ async def _both_kinds_of_consumer(db, app_pool, brain_home):
             handled[name].append((d.payload.n, time.monotonic()))
         return handler
 
-    consumers = make_bus(db, app_pool, brain_home)
+    consumers = make_bus(db, app_pool, brain_home, **SETTINGS)
     consumers.consumer("one_by_one", ["test.ping"], collect("one_by_one"))
     consumers.consumer("concurrent", ["test.ping"], collect("concurrent"), concurrency=3)
-    producer = make_bus(db, app_pool, brain_home)
+    producer = make_bus(db, app_pool, brain_home, **SETTINGS)
     listen, notified = await _notifications(db)
     await consumers.start()
     try:
@@ -72,7 +62,7 @@ async def test_a_stream_wakes_once_per_window_and_every_message_is_handled_at_on
     async with _both_kinds_of_consumer(db, app_pool, brain_home) as (producer, handled, notified):
         for i in range(300):
             await producer.publish("test.ping", Ping(n=i), from_agent="test")
-        await wait_until(lambda: _all_done(db, 600), timeout=DEADLINE_S)
+        await wait_until(lambda: deliveries_done(db, 600), timeout=DEADLINE_S)
     assert sorted(n for n, _ in handled["one_by_one"]) == list(range(300))
     assert sorted(n for n, _ in handled["concurrent"]) == list(range(300))
     assert f"test.ping {WINDOW_MS}" in notified, "the stream announced its windows"
@@ -100,7 +90,7 @@ async def test_a_message_published_inside_a_window_is_found_without_its_own_wake
         last = await _announce_a_window(producer)
         await producer.publish("test.ping", Ping(n=last), from_agent=agent)
         committed = time.monotonic()
-        await wait_until(lambda: _all_done(db, 2 * (last + 1)), timeout=DEADLINE_S)
+        await wait_until(lambda: deliveries_done(db, 2 * (last + 1)), timeout=DEADLINE_S)
     assert notified[-1 - len(own_wake):] == [f"test.ping {WINDOW_MS}", *own_wake], \
         "the last message was left silent in the window (and woke consumers itself once it closed)"
     for name, got in handled.items():
@@ -117,7 +107,7 @@ async def test_an_announced_window_is_taken_in_one_look_when_it_closes(db, app_p
         for n in range(3):
             db.sql(f"""INSERT INTO agent_messages (topic, from_agent, payload)
                        VALUES ('test.ping', 'test', '{{"n": {n}}}')""")
-        await wait_until(lambda: _all_done(db, 6), timeout=DEADLINE_S)
+        await wait_until(lambda: deliveries_done(db, 6), timeout=DEADLINE_S)
     for name, got in handled.items():
         assert sorted(n for n, _ in got) == [0, 1, 2], name
         assert min(t for _, t in got) - announced >= WINDOW_MS / 1000, \
@@ -146,7 +136,3 @@ async def _announce_a_window(producer: Bus) -> int:
 async def _open_connection(producer: Bus) -> None:
     """Publish once on another topic, so the stream below does not start with a connect."""
     await producer.publish("test.pong", Pong(n=0, by="warm-up"), from_agent="test")
-
-
-async def _all_done(db, n: int) -> bool:
-    return db.sql("SELECT count(*) FROM agent_deliveries WHERE state = 'done'")[0][0] >= n

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from brain.topics import TradeProposal
-from tests.integration.cycle_support import outcome_of, publish_bar, start_brain, states
+from tests.support.cycle import outcome_of, publish_bar, start_brain, states
 
 
 @pytest.fixture
@@ -117,7 +117,6 @@ async def test_no_order_while_halted_and_never_twice(brain, db):
 
 async def test_malformed_model_answers_become_vetoes_and_skips(db, tmp_path, monkeypatch):
     from brain.bench.model_server import ModelServer
-    from tests.integration.cycle_support import start_brain
 
     with ModelServer() as server:
         server.modes = ["malformed"] * 100
@@ -302,7 +301,7 @@ async def test_a_strategist_answer_past_a_proposals_bounds_is_a_skip(db, tmp_pat
     import shutil
 
     from brain.bench.model_server import ModelServer
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     skills = tmp_path / "skills"
     shutil.copytree(REPO / "skills", skills)

@@ -14,10 +14,7 @@ from brain.broker.ib import IBBroker, IBConfig
 from brain.bus import Bus
 from brain.market.history import bundled_frame
 from tests.fakes.fake_ib import FakeIB
-
-
-def day(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+from tests.support.dates import day
 
 
 def bracket(coid: str, side="buy", qty=10.0, stop=145.0, tp=160.0) -> BracketOrder:
@@ -210,7 +207,7 @@ def _history(symbol: str, last: str) -> list[BarData]:
 async def test_live_ib_bars_drive_the_agents_to_an_order_at_ib(db, tmp_path):
     """History warms the indicators up; 5-second bars make the next bar; the same agents
     that trade the replay propose, sign and send the bracket to IB."""
-    from tests.integration.cycle_support import context_dir, outcome_of
+    from tests.support.cycle import context_dir, outcome_of
     from brain.runtime import open_brain
 
     fake = FakeIB()
@@ -255,7 +252,7 @@ async def test_live_ib_bars_drive_the_agents_to_an_order_at_ib(db, tmp_path):
 
 
 def db_skills():
-    from tests.conftest import REPO
+    from tests.support.paths import REPO
 
     return REPO / "skills"
 

@@ -14,13 +14,13 @@ from brain.bus import Bus
 from brain.errors import ConfigError
 from brain.ingress.app import create_app
 from brain.ingress.serve import check_binding
+from tests.support.database import open_pool
 
 TOKEN = "s3cret-token"
 
 
 @pytest.fixture
-async def client(db, brain_home):
-    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
+async def client(db, brain_home, pool):
     settings = db.settings(brain_home, ingress_token=TOKEN)
     bus = Bus(pool, settings=settings, listen_url=db.url("app"))
     app = create_app(settings, pool, bus)
@@ -28,7 +28,6 @@ async def client(db, brain_home):
                                  headers={"authorization": f"Bearer {TOKEN}"}) as c:
         yield c
     await bus.stop()
-    await pool.close()
 
 
 BAR = {"client_id": "bar-1", "symbol": "AAPL", "ts": "2013-01-02T00:00:00Z", "open": 10.0, "high": 11.0,
@@ -142,7 +141,7 @@ async def test_bars_posted_here_trade_the_paper_book(db, brain_home):
     from brain.broker.base import BracketOrder
     from brain.broker.paper import PaperBroker
 
-    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=4)
+    pool = await open_pool(db)
     settings = db.settings(brain_home, ingress_token=TOKEN)
     bus = Bus(pool, settings=settings, listen_url=db.url("app"))
     paper = PaperBroker()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from brain.journal import JournalEntry, render_markdown, write_entry_file
-from tests.integration.cycle_support import start_brain
+from tests.support.cycle import start_brain
 
 
 def _entry(title: str) -> JournalEntry:

@@ -11,18 +11,15 @@ commands (run by psycopg without parameters) is prepared one command at a time.
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import asyncpg
-import psycopg
 import pytest
-from psycopg import sql
 
-from brain.db.urls import psycopg_conninfo, with_database
 from brain.sql import load_queries
+from tests.support.database import fresh_database
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 FOLDERS = ("brain", "watchdog_proc")
 
 
@@ -117,12 +114,8 @@ def test_the_converter_reads_placeholders_as_psycopg_does():
 @pytest.fixture(scope="module")
 def schema_url(pg_server_url: str, template_db: str):
     """A copy of the migrated template, so that other tests can still clone the template."""
-    name = f"brain_q_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(psycopg_conninfo(pg_server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template_db)))
-    yield with_database(pg_server_url, name)
-    with psycopg.connect(psycopg_conninfo(pg_server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(pg_server_url, "brain_q", template=template_db) as database:
+        yield database.admin_url
 
 
 @pytest.fixture(scope="module")

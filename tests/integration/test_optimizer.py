@@ -20,7 +20,7 @@ from brain.router.router import Router
 from brain.router.routes import OfflineRoute, RouteError
 from brain.skills.registry import SkillRegistry
 from brain.agents.offline_rules import register_all
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def test_counterfactual_on_real_bars_by_hand():
@@ -152,7 +152,7 @@ def test_an_apply_that_cannot_be_recorded_leaves_the_skill_as_it_was(db, tmp_pat
 async def test_brainctl_optimize_asks_the_running_brain(db, tmp_path):
     import asyncio
 
-    from tests.integration.cycle_support import start_brain
+    from tests.support.cycle import start_brain
 
     brain = await start_brain(db, tmp_path)
     try:

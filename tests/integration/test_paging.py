@@ -7,7 +7,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
-import pytest
 
 from brain.cli.ctl_status import gather
 from watchdog_proc.actions import page
@@ -38,13 +37,6 @@ class Hook:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-@pytest.fixture
-def conn(db):
-    c = psycopg.connect(db.url("watchdog"), autocommit=True)
-    yield c
-    c.close()
 
 
 BREACH = Breach("max_drawdown", 4, "drawdown 16% reached the 15% cap", {"drawdown": 0.16})

@@ -1,8 +1,6 @@
 """The paper broker on real AAPL bars (January 2013), every number checked by hand."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import asyncpg
 import pytest
 
@@ -10,12 +8,9 @@ from brain.broker.base import BracketOrder
 from brain.broker.paper import PaperBroker
 from brain.market.bars import Bar
 from brain.market.history import bar_at, bundled_frame
+from tests.support.dates import day
 
 AAPL = bundled_frame("AAPL").loc["2013-01-14":"2013-01-25"]
-
-
-def day(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ the feed waits for the cycles that can trade (their orders fill at the next bar'
 not for the others, and every cycle still ends in exactly one outcome."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from brain.strategy import can_trade
 from brain.topics import correlation_for
@@ -12,12 +12,9 @@ from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
 from brain.runtime import open_brain
 from brain.signals.state import MarketState
 from brain.summary import wait_settled
-from tests.conftest import REPO
-from tests.integration.cycle_support import context_dir
-
-
-def utc(day: str) -> datetime:
-    return datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+from tests.support.cycle import context_dir
+from tests.support.dates import day
+from tests.support.paths import REPO
 
 
 async def test_replay_in_time_order_waits_only_for_cycles_that_can_trade(db, tmp_path):
@@ -29,8 +26,8 @@ async def test_replay_in_time_order_waits_only_for_cycles_that_can_trade(db, tmp
         tracker = SettleTracker()
         brain.bus.consumer("feed", SETTLE_TOPICS, tracker.handle, batch=50)
         await brain.start()
-        history = load_history(["AAPL", "MSFT"], end=utc("2013-04-01"))
-        feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, start=utc("2013-01-02"))
+        history = load_history(["AAPL", "MSFT"], end=day("2013-04-01"))
+        feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, start=day("2013-01-02"))
         stats = await feed.run()
         assert await wait_settled(brain.pool, timeout_s=60)
     finally:

@@ -1,12 +1,10 @@
-"""The router with the real anthropic and openai SDKs against a local server, and real
-subprocesses for the claude and codex command-line tools. No network."""
+"""The router with the real anthropic and openai SDKs against a local server: answers,
+costs, fallbacks, repairs, breakers and the budget. No network. (The CLI routes are in
+test_router_cli_routes.py.)"""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,21 +12,11 @@ import pytest
 from brain.router import offline
 from brain.router.answers import ModelAnswer, ModelFailure
 from brain.router.api_routes import AnthropicRoute, OpenAIRoute
-from brain.router.cli_routes import ClaudeCliRoute, CodexCliRoute
 from brain.router.prices import PriceTable
-from brain.router.router import Router
 from brain.router.routes import OfflineRoute, RouteError
 from brain.db.urls import psycopg_conninfo
-from brain.skills.parse import parse_skill
-from tests.conftest import REPO
 from brain.bench.model_server import ModelServer
-
-SKILL = parse_skill(REPO / "skills" / "regime" / "SKILL.md")
-PHILOSOPHY = (REPO / "context" / "philosophy.md").read_text()
-GOOD = {"regime": "ranging", "stance": "neutral", "confidence": 0.6, "rationale": "ADX below 25."}
-INPUTS = {"symbol": "AAPL", "computed_regime": "ranging", "composite": 0.1,
-          "indicators": {"adx": 18.0, "vol_pct": 0.4}}
-FAKE_BIN = REPO / "tests" / "fakes" / "bin"
+from tests.support.router import GOOD, INPUTS, PHILOSOPHY, SKILL, call, ledger, make
 
 
 @pytest.fixture
@@ -37,16 +25,6 @@ def server():
         s.answer = GOOD
         yield s
 
-
-def make(pool, routes, **kw) -> Router:
-    return Router(pool, routes, PHILOSOPHY, PriceTable(), **kw)
-
-
-async def call(router: Router, *args):
-    """A call, with the zero-cost rows it booked written out so the ledger can be read."""
-    answer = await router.call("regime", SKILL, *args)
-    await router.flush_ledger()
-    return answer
 
 
 def anthropic(server, timeout=5.0):
@@ -68,10 +46,6 @@ def db_lock(table: str, db):
 def anthropic_route_unused():
     return AnthropicRoute("claude-sonnet-5-5", 1.0, base_url="http://127.0.0.1:9", api_key="unused")
 
-
-def ledger(db):
-    return db.sql("SELECT route, model, outcome, error_class, input_tokens, output_tokens, cache_read_tokens, "
-                  "cache_write_tokens, cost_usd::float8, skill_hash FROM llm_cost_ledger ORDER BY id")
 
 
 async def test_anthropic_answer_is_validated_and_costed(pool, server, db):
@@ -199,63 +173,6 @@ async def test_budget_reached_uses_only_zero_cost_routes(pool, server, db):
     only_paid = make(pool, [anthropic(server)], daily_budget_usd=5.0)
     failure = await call(only_paid, INPUTS, None)
     assert isinstance(failure, ModelFailure) and "daily budget" in failure.attempts[0]
-
-
-@pytest.fixture
-def fake_path(monkeypatch):
-    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_CLAUDE_ANSWER", json.dumps(GOOD))
-    monkeypatch.setenv("FAKE_CODEX_ANSWER", json.dumps(GOOD))
-
-
-async def test_claude_cli_success_and_rate_limit_with_exit_zero(pool, db, fake_path, monkeypatch):
-    router = make(pool, [ClaudeCliRoute("claude", "claude-sonnet-5-5", 20), CodexCliRoute("codex", "gpt-5", 20)])
-    answer = await call(router, INPUTS, None)
-    assert answer.route == "claude_cli" and answer.data == GOOD and answer.cost_usd == 0
-    monkeypatch.setenv("FAKE_CLAUDE_MODE", "rate_limit")
-    answer = await call(router, INPUTS, None)
-    assert answer.route == "codex_cli"
-    rows = ledger(db)
-    assert (rows[1][0], rows[1][3]) == ("claude_cli", "rate_limit") and rows[2][6] == 2000  # codex cached tokens
-    monkeypatch.setenv("FAKE_CLAUDE_MODE", "usage_limit")
-    monkeypatch.setenv("FAKE_CODEX_MODE", "failed")
-    failure = await call(router, INPUTS, None)
-    assert isinstance(failure, ModelFailure)
-    assert [r[3] for r in ledger(db)[-2:]] == ["usage_limit", "server"]
-
-
-async def test_claude_cli_invalid_schema_is_a_failure(pool, db, fake_path, monkeypatch):
-    monkeypatch.setenv("FAKE_CLAUDE_MODE", "invalid")
-    router = make(pool, [ClaudeCliRoute("claude", "claude-sonnet-5-5", 20)])
-    assert isinstance(await call(router, INPUTS, None), ModelFailure)
-    assert [r[2] for r in ledger(db)] == ["invalid", "invalid"]
-
-
-async def test_a_cli_that_does_not_answer_in_time_is_ended_with_what_it_started(pool, db, fake_path, monkeypatch,
-                                                                              tmp_path):
-    pid_file = tmp_path / "child.pid"
-    monkeypatch.setenv("FAKE_CODEX_MODE", "hang")
-    monkeypatch.setenv("FAKE_CODEX_CHILD_PID_FILE", str(pid_file))
-    router = make(pool, [CodexCliRoute("codex", "gpt-5", 1)])
-    started = asyncio.get_running_loop().time()
-    failure = await call(router, INPUTS, None)
-    assert isinstance(failure, ModelFailure) and ledger(db)[0][3] == "timeout"
-    assert asyncio.get_running_loop().time() - started < 5, "the timeout holds although the CLI's child lives on"
-    assert not _running(int(pid_file.read_text())), "what the CLI started is ended with it"
-
-
-def _running(pid: int) -> bool:
-    """Alive, as opposed to gone or dead and not yet reaped (a zombie, which kill(0) still finds)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-async def test_missing_cli_is_unavailable_not_a_crash(pool, db):
-    router = make(pool, [ClaudeCliRoute("/nonexistent/claude", "claude-sonnet-5-5", 5)])
-    failure = await call(router, INPUTS, None)
-    assert isinstance(failure, ModelFailure) and ledger(db)[0][3] == "unavailable"
 
 
 async def test_a_dated_snapshot_is_priced_as_its_model(pool, server, db):

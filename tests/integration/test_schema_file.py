@@ -2,34 +2,25 @@
 gives the catalog upgrade-from-empty gives."""
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 import pytest
 
 from brain.db import migrate
-from brain.db.urls import psycopg_conninfo, with_database
-from tests import conftest
-from tests.conftest import REPO
+from brain.db.urls import psycopg_conninfo
 from tests.integration.schema_signature import schema_signature, signature_difference
+from tests.support.database import TestDatabase, fresh_database
+from tests.support.paths import REPO
 
 SCHEMA_FILE = REPO / "migrations" / "schema.sql"
 
 
-def _admin(url: str, statement: str) -> None:
-    with psycopg.connect(psycopg_conninfo(url), autocommit=True) as conn:
-        conn.execute(statement)
-
-
 @pytest.fixture
 def second_empty_db(pg_server_url: str):
-    name = f"brain_s_{uuid.uuid4().hex[:12]}"
-    _admin(pg_server_url, f'CREATE DATABASE "{name}"')
-    yield conftest.TestDatabase(name=name, admin_url=with_database(pg_server_url, name))
-    _admin(pg_server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(pg_server_url, "brain_s") as database:
+        yield database
 
 
-def load_schema_file(db: conftest.TestDatabase) -> None:
+def load_schema_file(db: TestDatabase) -> None:
     """The whole file in one transaction, as `psql --single-transaction` runs it."""
     with psycopg.connect(psycopg_conninfo(db.admin_url)) as conn:
         conn.execute(SCHEMA_FILE.read_text())

@@ -3,13 +3,11 @@ real bars, judged on a held-out period, and shown in the next optimizer report."
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from brain.agents.offline_rules import register_all
@@ -23,7 +21,9 @@ from brain.router.routes import OfflineRoute
 from brain.signals.indicators import compute
 from brain.signals.regime import composite, signalled_side
 from brain.skills.registry import SkillRegistry
-from tests.conftest import REPO
+from tests.support.cycle import context_dir
+from tests.support.database import open_pool
+from tests.support.paths import REPO
 
 REC = {"change": "lower the signal threshold", "evidence": "skipped setups that won", "expected_effect": "more trades"}
 
@@ -82,8 +82,7 @@ async def test_a_threshold_variant_is_replayed_held_out_and_reported(db, tmp_pat
     assert len(newly) >= 5
 
     home = tmp_path / "home"
-    (home / "context").mkdir(parents=True)
-    shutil.copy(REPO / "context" / "philosophy.md", home / "context" / "philosophy.md")
+    context_dir(home)
     rid = report(db, {"target": "strategy_align_threshold", "value": 0.25, **REC})
     out = shadow(db, home, str(rid), "1", "--symbols", "AAPL", "--start", "2012-09-04", "--split", "2012-12-03",
                  "--end", "2013-03-01", "--operator", "ana", "--json")
@@ -109,7 +108,7 @@ async def test_a_threshold_variant_is_replayed_held_out_and_reported(db, tmp_pat
     register_all()
     skills = SkillRegistry(REPO / "skills")
     skills.load_all()
-    pool = await asyncpg.create_pool(db.url("app"), min_size=1, max_size=2)
+    pool = await open_pool(db, max_size=2)
     try:
         router = Router(pool, [OfflineRoute()], (REPO / "context" / "philosophy.md").read_text(), PriceTable())
         first = await run_optimizer(pool, router, skills, tmp_path, date(2013, 1, 3))
@@ -126,8 +125,7 @@ async def test_a_threshold_variant_is_replayed_held_out_and_reported(db, tmp_pat
 
 def test_bad_shadow_requests_are_one_line_errors(db, tmp_path):
     home = tmp_path / "home"
-    (home / "context").mkdir(parents=True)
-    shutil.copy(REPO / "context" / "philosophy.md", home / "context" / "philosophy.md")
+    context_dir(home)
     rid = report(db, {"target": "risk_per_trade", "value": 0.05, **REC})
     for args, message in (([str(rid), "1"], "out of bounds for the optimizer"),
                           ([str(rid), "7"], f"report {rid} has 1 recommendation(s); there is no number 7"),

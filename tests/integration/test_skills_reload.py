@@ -10,7 +10,8 @@ import asyncpg
 import pytest
 
 from brain.skills.registry import SkillRegistry, UnknownSkill
-from tests.conftest import REPO
+from tests.support.paths import REPO
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -24,13 +25,9 @@ def skills(tmp_path):
     reg.stop()
 
 
-def wait_for(predicate, timeout=1.0):
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.01)
-    raise AssertionError(f"not within {timeout}s")
+def within_a_second(predicate):
+    """Wait for an edit to be in effect as the registry promises: within a second."""
+    return wait_for(predicate, timeout=1.0, interval=0.01)
 
 
 def test_an_edit_is_in_effect_on_the_next_call_within_a_second(skills):
@@ -38,7 +35,9 @@ def test_an_edit_is_in_effect_on_the_next_call_within_a_second(skills):
     before = reg.get("regime").content_hash
     path = d / "regime" / "SKILL.md"
     path.write_text(path.read_text().replace("conservative trading desk", "very conservative trading desk"))
-    took = wait_for(lambda: reg.get("regime").content_hash != before)
+    start = time.monotonic()
+    within_a_second(lambda: reg.get("regime").content_hash != before)
+    took = time.monotonic() - start
     assert took < 1.0 and "very conservative" in reg.get("regime").persona
 
 
@@ -47,7 +46,7 @@ def test_a_broken_edit_keeps_the_last_good_version_and_is_reported(skills, caplo
     good = reg.get("strategist")
     path = d / "strategist" / "SKILL.md"
     path.write_text(path.read_text().replace('"type": "object"', '"type": "objekt"', 1))
-    wait_for(lambda: reg.errors())
+    within_a_second(lambda: reg.errors())
     assert reg.get("strategist").content_hash == good.content_hash
     [(where, error)] = reg.errors().items()
     assert where.endswith("strategist/SKILL.md") and "not a valid JSON Schema" in error
@@ -62,12 +61,12 @@ def test_rename_saves_and_double_writes(skills):
     tmp = d / "fact-checker" / ".SKILL.md.swp"
     tmp.write_text(text.replace("You trust nothing", "You trust nothing at all"))
     os.replace(tmp, path)
-    wait_for(lambda: "at all" in reg.get("fact-checker").persona)
+    within_a_second(lambda: "at all" in reg.get("fact-checker").persona)
     # One that truncates first and writes twice: the half-written state may be rejected,
     # the final state must win.
     path.write_text("")
     path.write_text(text)
-    wait_for(lambda: reg.get("fact-checker").text == text)
+    within_a_second(lambda: reg.get("fact-checker").text == text)
 
 
 def test_new_folder_adds_a_skill_and_a_deleted_one_is_reported(skills):
@@ -75,9 +74,9 @@ def test_new_folder_adds_a_skill_and_a_deleted_one_is_reported(skills):
     (d / "macro").mkdir()
     src = (d / "regime" / "SKILL.md").read_text().replace("name: regime", "name: macro")
     (d / "macro" / "SKILL.md").write_text(src)
-    wait_for(lambda: "macro" in reg.names())
+    within_a_second(lambda: "macro" in reg.names())
     shutil.rmtree(d / "macro")
-    wait_for(lambda: "macro" not in reg.names())
+    within_a_second(lambda: "macro" not in reg.names())
     with pytest.raises(UnknownSkill):
         reg.get("macro")
 
@@ -86,9 +85,9 @@ async def test_versions_and_rejections_are_stored(skills, db):
     d, reg = skills
     path = d / "regime" / "SKILL.md"
     path.write_text(path.read_text() + "\nOne more line of persona.\n")
-    wait_for(lambda: "One more line" in reg.get("regime").text)
+    within_a_second(lambda: "One more line" in reg.get("regime").text)
     (d / "regime" / "SKILL.md").write_text("no front matter")
-    wait_for(lambda: reg.errors())
+    within_a_second(lambda: reg.errors())
     conn = await asyncpg.connect(db.url("app"))
     try:
         await reg.persist(conn)

@@ -3,7 +3,6 @@ the stops, L4 cancels everything and flattens at market, and a gateway that is d
 moment of the halt is flattened as soon as it answers."""
 from __future__ import annotations
 
-import psycopg
 import pytest
 from ib_async import MarketOrder, StopOrder
 
@@ -12,13 +11,6 @@ from tests.fakes.fake_ib import FakeIB
 from watchdog_proc.actions import enforce, raise_halt
 from watchdog_proc.checks import Breach
 from watchdog_proc.ib_link import IBLink
-
-
-@pytest.fixture
-def conn(db):
-    c = psycopg.connect(db.url("watchdog"), autocommit=True)
-    yield c
-    c.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import compose
 import yaml
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
 ENV = {"OWNER_PASSWORD": "o", "APP_DB_PASSWORD": "a", "WATCHDOG_DB_PASSWORD": "w", "OPERATOR_DB_PASSWORD": "p",

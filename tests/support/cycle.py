@@ -11,12 +11,13 @@ from brain.market.history import bar_at, bundled_frame
 from brain.runtime import open_brain
 from brain.signals.indicators import compute
 from brain.signals.state import build_state
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def context_dir(tmp: Path) -> Path:
+    """tmp/context with the doctrine (context/philosophy.md) in it, as the brain reads it."""
     ctx = tmp / "context"
-    ctx.mkdir(exist_ok=True)
+    ctx.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "context" / "philosophy.md", ctx / "philosophy.md")
     return ctx
 

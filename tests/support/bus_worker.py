@@ -1,6 +1,6 @@
 """A real consumer process for crash tests: handles test.ping slowly, answers test.pong.
 
-usage: python -m tests.integration.bus_worker URL CONSUMER LEASE_S WORK_S
+usage: python -m tests.support.bus_worker URL CONSUMER LEASE_S WORK_S
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import asyncpg
 
 from brain.bus import Bus
 from brain.config import load_settings
-from tests.integration.bus_support import Pong
+from tests.support.bus import Pong
 
 
 async def main(url: str, consumer: str, lease_s: float, work_s: float) -> None:

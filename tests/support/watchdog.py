@@ -1,12 +1,11 @@
-"""Starting a real watchdog process against a test database."""
+"""A real watchdog process against a test database, and the rows it reads and writes there."""
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.paths import REPO
 
 
 def start_watchdog(db, home: Path, **settings) -> subprocess.Popen:
@@ -30,16 +29,6 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"not within {timeout}s")
 
 
 def beat(db, name: str) -> None:
