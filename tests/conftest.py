@@ -42,6 +42,14 @@ def db(pg_server_url: str, template_db: str):
 
 
 @pytest.fixture
+def empty_db(pg_server_url: str):
+    """A database with no schema at all: for migration tests, and for what a command does
+    on a database never migrated."""
+    with fresh_database(pg_server_url, "brain_e") as database:
+        yield database
+
+
+@pytest.fixture
 def brain_home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()

@@ -15,6 +15,8 @@ from brain.errors import BrainError, one_line
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+# SQLSTATE of a table that does not exist (psycopg and asyncpg errors both carry .sqlstate).
+UNDEFINED_TABLE = "42P01"
 
 
 def build_parser(prog: str, description: str, verbs: Sequence[tuple[str, str, str]]) -> argparse.ArgumentParser:
@@ -52,6 +54,11 @@ def dispatch(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
     except Exception as exc:
         if not _from_the_database(exc):
             raise
+        if getattr(exc, "sqlstate", None) == UNDEFINED_TABLE:
+            # A database never migrated (or behind this version): say what fixes it.
+            print(f"{prog}: the database is not migrated, or is behind this version ({one_line(exc)}): "
+                  "run `brain db upgrade` (the brain also migrates when it starts)", file=sys.stderr)
+            return EXIT_ERROR
         # Whatever a command meets in the database (a server that refuses, a statement that
         # fails) is one line for the operator, not a traceback.
         print(f"{prog}: database error: {one_line(getattr(exc, 'orig', None) or exc)}", file=sys.stderr)

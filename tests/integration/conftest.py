@@ -10,14 +10,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.support.database import fresh_database, open_pool
-
-
-@pytest.fixture
-def empty_db(pg_server_url: str):
-    """A database with no schema at all, for migration tests."""
-    with fresh_database(pg_server_url, "brain_e") as database:
-        yield database
+from tests.support.database import open_pool
 
 
 @pytest.fixture
