@@ -52,9 +52,20 @@ def stance_against(side: str | None, stance: str) -> bool:
     return stance == "risk_off"
 
 
+def why_no_trade(state: MarketState) -> str | None:
+    """Why a bar's cycle cannot end in an order, known from the bar alone, or None when it
+    can: the signals must name a side, and a computed regime that caps the stance at
+    risk_off rules a trade out (the Regime agent may only be more cautious than the computed
+    regime). Such a cycle is decided without asking any model."""
+    side = state.signalled_side
+    if side is None:
+        return f"signals do not align on a side (composite {state.composite:+.2f})"
+    cap = REGIME_STANCE_CAP[state.computed_regime]
+    if stance_against(side, cap):
+        return f"the computed regime {state.computed_regime} allows no stance for a {side} (at most {cap})"
+    return None
+
+
 def can_trade(state: MarketState) -> bool:
-    """Whether a bar's cycle could end in an order, known from the bar alone: the signals must
-    name a side, and a computed regime that caps the stance at risk_off rules a trade out
-    (the Regime agent may only be more cautious than the computed regime)."""
-    return state.signalled_side is not None and not stance_against(
-        state.signalled_side, REGIME_STANCE_CAP[state.computed_regime])
+    """Whether a bar's cycle could end in an order (see why_no_trade)."""
+    return why_no_trade(state) is None

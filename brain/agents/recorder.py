@@ -60,7 +60,7 @@ def build_entry(correlation_id: str | None, messages: list[dict[str, Any]], call
                          + ", ".join(f"{k} {_fmt(v)}" for k, v in proposal["numbers"].items())
                          + f"\n\n{_call(proposal.get('call'))}"))
     for skip in by_topic.get("trade.skip", []):
-        sections.append(("Skip (Strategist)", f"{skip['reason']}\n\n{_call(skip.get('call'))}"))
+        sections.append((f"Skip ({skip['by'].capitalize()})", f"{skip['reason']}\n\n{_call(skip.get('call'))}"))
     for s in signatures:
         seen = ", ".join(f"{k} {_fmt(v)}" for k, v in list(s["numbers_seen"].items())[:12])
         qty = f" for {_fmt(s['qty'])} shares" if s.get("qty") else ""
