@@ -3,15 +3,10 @@ computed regime allows no stance for that side, ends its cycle as a skip, journa
 its numbers, without a model call. The trades are the same as when every bar asked."""
 from __future__ import annotations
 
-from brain.market.history import load_history
-from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
-from brain.runtime import open_brain
 from brain.signals.state import MarketState
 from brain.strategy import can_trade
-from brain.summary import wait_settled
-from tests.support.cycle import context_dir
+from tests.support.cycle import replay
 from tests.support.dates import day
-from tests.support.paths import REPO
 
 # Every fill of the replay below (offline route, so deterministic), as it was while every bar
 # asked the Regime agent: (symbol, side, qty, price, day).
@@ -57,25 +52,8 @@ TRADES = [
 ]
 
 
-async def _replay(db, tmp_path) -> None:
-    settings = db.settings(tmp_path / "home", context_dir=context_dir(tmp_path), skills_dir=REPO / "skills",
-                           bus_poll_interval_s=0.5, ingress_port=0)
-    (tmp_path / "home").mkdir()
-    brain = await open_brain(settings, db.url("app"), require_watchdog=False, watch_skills=False)
-    try:
-        tracker = SettleTracker()
-        brain.bus.consumer("feed", SETTLE_TOPICS, tracker.handle, batch=50)
-        await brain.start()
-        history = load_history(["AAPL", "MSFT", "IBM", "GOOG"])
-        feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, start=day("2012-09-01"))
-        await feed.run()
-        assert await wait_settled(brain.pool, timeout_s=60)
-    finally:
-        await brain.close()
-
-
 async def test_a_bar_that_cannot_trade_asks_no_model_and_the_trades_stay_the_same(db, tmp_path):
-    await _replay(db, tmp_path)
+    await replay(db, tmp_path, ["AAPL", "MSFT", "IBM", "GOOG"], start=day("2012-09-01"))
     trades = [(s, side, qty, round(price, 4), str(at)) for s, side, qty, price, at in db.sql(
         "SELECT symbol, side, qty, price, filled_at::date FROM fills ORDER BY filled_at, symbol, side, qty")]
     assert trades == TRADES

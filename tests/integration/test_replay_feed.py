@@ -7,31 +7,14 @@ from datetime import datetime
 
 from brain.strategy import can_trade
 from brain.topics import correlation_for
-from brain.market.history import load_history
-from brain.market.replay import SETTLE_TOPICS, ReplayFeed, SettleTracker
-from brain.runtime import open_brain
 from brain.signals.state import MarketState
-from brain.summary import wait_settled
-from tests.support.cycle import context_dir
+from tests.support.cycle import replay
 from tests.support.dates import day
-from tests.support.paths import REPO
 
 
 async def test_replay_in_time_order_waits_only_for_cycles_that_can_trade(db, tmp_path):
-    settings = db.settings(tmp_path / "home", context_dir=context_dir(tmp_path), skills_dir=REPO / "skills",
-                           bus_poll_interval_s=0.5, ingress_port=0)
-    (tmp_path / "home").mkdir()
-    brain = await open_brain(settings, db.url("app"), require_watchdog=False, watch_skills=False)
-    try:
-        tracker = SettleTracker()
-        brain.bus.consumer("feed", SETTLE_TOPICS, tracker.handle, batch=50)
-        await brain.start()
-        history = load_history(["AAPL", "MSFT"], end=day("2013-04-01"))
-        feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, start=day("2013-01-02"))
-        stats = await feed.run()
-        assert await wait_settled(brain.pool, timeout_s=60)
-    finally:
-        await brain.close()
+    feed, stats, history = await replay(db, tmp_path, ["AAPL", "MSFT"], start=day("2013-01-02"),
+                                        end=day("2013-04-01"))
 
     assert stats.bars == feed.total == db.sql("SELECT count(*) FROM bars")[0][0]
     # One portfolio clock: no bar of one symbol goes out before an earlier bar of another.

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from brain.topics import correlation_for
 from brain.bus import Outgoing
-from brain.market.history import bar_at, bundled_frame
+from brain.market.history import ValidatedHistory, bar_at, bundled_frame, load_history
+from brain.market.replay import SETTLE_TOPICS, FeedStats, ReplayFeed, SettleTracker
 from brain.runtime import open_brain
 from brain.signals.indicators import compute
 from brain.signals.state import build_state
+from brain.summary import wait_settled
 from tests.support.paths import REPO
 
 
@@ -62,3 +65,24 @@ async def outcome_of(db, corr: str, timeout: float = 15.0) -> str:
             return "placed"
         await asyncio.sleep(0.05)
     raise AssertionError(f"cycle {corr} did not end within {timeout}s")
+
+
+async def replay(db, tmp: Path, symbols: list[str], start: datetime,
+                 end: datetime | None = None) -> tuple[ReplayFeed, FeedStats, ValidatedHistory]:
+    """Replay bundled bars of these symbols through the real agents and bus, as `brain up`
+    does, until every cycle has settled; the feed, its figures and the history it replayed."""
+    settings = db.settings(tmp / "home", context_dir=context_dir(tmp), skills_dir=REPO / "skills",
+                           bus_poll_interval_s=0.5, ingress_port=0)
+    (tmp / "home").mkdir()
+    brain = await open_brain(settings, db.url("app"), require_watchdog=False, watch_skills=False)
+    try:
+        tracker = SettleTracker()
+        brain.bus.consumer("feed", SETTLE_TOPICS, tracker.handle, batch=50)
+        await brain.start()
+        history = load_history(symbols, end=end) if end else load_history(symbols)
+        feed = ReplayFeed(brain.pool, brain.bus, brain.ctx.broker, history, tracker, start=start)
+        stats = await feed.run()
+        assert await wait_settled(brain.pool, timeout_s=60)
+    finally:
+        await brain.close()
+    return feed, stats, history
